@@ -1,0 +1,33 @@
+# reelflow: every target installs what it needs first (uv, bootstrapped with pip if missing).
+SHELL := /bin/bash
+UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install demo test lint bench clean demo-stop
+
+$(UV):
+	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet uv
+
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	$(UV) sync --frozen
+	@touch $@
+
+install: $(VENV)/.installed  ## create .venv and install the reelflow CLI into .venv/bin
+
+demo: install  ## import a sample movie of 10 episodes on zero-config defaults
+	$(VENV)/bin/reelflow demo
+
+demo-stop:  ## stop the demo's background S3 endpoint
+	$(PY) -c "from reelflow.sandbox.demo import stop_s3; stop_s3()"
+
+test: install  ## the whole test suite against real PostgreSQL, Redis, S3 (moto) and Prefect
+	$(VENV)/bin/pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy reelflow/keys.py reelflow/imaging.py reelflow/urlguard.py reelflow/errors.py reelflow/backoff.py reelflow/media.py --strict
+	$(VENV)/bin/mypy reelflow flows tasks
+
+clean:
+	rm -rf $(VENV) .reelflow reelflow.db .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,120 @@
+"""The one settings class. Built at entry points (CLI, flow start), never at import time."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+__all__ = ["Settings", "get_settings", "reset_settings"]
+
+
+def _default_database_url() -> str:
+    return f"sqlite:///{Path.cwd() / 'reelflow.db'}"
+
+
+class Settings(BaseSettings):
+    """Every knob reelflow has, with safe defaults.
+
+    The seed's variables keep their names (S3_ENDPOINT, USE_REDIS, ...); reelflow's own knobs
+    are prefixed REELFLOW_. A `.env` file in the working directory is read too.
+    """
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    # --- S3 (the seed's names) ---
+    s3_endpoint: str | None = Field(default=None, alias="S3_ENDPOINT")
+    s3_access_key_id: SecretStr | None = Field(default=None, alias="S3_ACCESS_KEY_ID")
+    s3_secret_access_key: SecretStr | None = Field(default=None, alias="S3_SECRET_ACCESS_KEY")
+    s3_region: str = Field(default="us-east-1", alias="S3_REGION")
+    s3_bucket_name: str = Field(default="reelflow-media", alias="S3_BUCKET_NAME")
+    cdn_url: str | None = Field(default=None, alias="CDN_URL")
+
+    # --- Redis (the seed's names) ---
+    use_redis: bool = Field(default=False, alias="USE_REDIS")
+    redis_host: str = Field(default="localhost", alias="REDIS_HOST")
+    redis_port: int = Field(default=6379, alias="REDIS_PORT")
+    redis_password: SecretStr | None = Field(default=None, alias="REDIS_PASSWORD")
+    redis_db: int = Field(default=0, alias="REDIS_DB")
+    redis_key_prefix: str = Field(default="reelflow:", alias="REELFLOW_REDIS_KEY_PREFIX")
+
+    # --- Database ---
+    database_url: SecretStr = Field(
+        default_factory=lambda: SecretStr(_default_database_url()), alias="DATABASE_URL"
+    )
+
+    # --- Import concurrency ---
+    import_concurrency: int = Field(default=3, ge=1, le=256, alias="REELFLOW_IMPORT_CONCURRENCY")
+    compress_concurrency: int = Field(
+        default_factory=lambda: os.cpu_count() or 1, ge=1, le=64,
+        alias="REELFLOW_COMPRESS_CONCURRENCY",
+    )
+
+    # --- Retries: attempts after the first, delays base*2**n with jitter ---
+    retries: int = Field(default=3, ge=0, le=20, alias="REELFLOW_RETRIES")
+    retry_base_delay: float = Field(default=1.0, ge=0, le=600, alias="REELFLOW_RETRY_BASE_DELAY")
+    retry_jitter: float = Field(default=0.3, ge=0, le=1, alias="REELFLOW_RETRY_JITTER")
+    retry_after_cap: float = Field(default=60.0, ge=0, alias="REELFLOW_RETRY_AFTER_CAP")
+
+    # --- Safe fetching ---
+    fetch_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, alias="REELFLOW_FETCH_ALLOW",
+        description="Hosts or networks (CIDR) that may be fetched even though they are "
+        "private or loopback. Comma-separated. Empty by default: nothing private is fetched.",
+    )
+    fetch_connect_timeout: float = Field(default=5.0, gt=0, alias="REELFLOW_FETCH_CONNECT_TIMEOUT")
+    fetch_read_timeout: float = Field(default=30.0, gt=0, alias="REELFLOW_FETCH_READ_TIMEOUT")
+    fetch_max_redirects: int = Field(default=3, ge=0, le=10, alias="REELFLOW_FETCH_MAX_REDIRECTS")
+    max_image_bytes: int = Field(default=25 * 2**20, gt=0, alias="REELFLOW_MAX_IMAGE_BYTES")
+    max_video_bytes: int = Field(default=500 * 2**20, gt=0, alias="REELFLOW_MAX_VIDEO_BYTES")
+
+    # --- Images ---
+    image_max_width: int = Field(default=1280, gt=0, alias="REELFLOW_IMAGE_MAX_WIDTH")
+    image_max_height: int = Field(default=720, gt=0, alias="REELFLOW_IMAGE_MAX_HEIGHT")
+    webp_quality: int = Field(default=85, ge=1, le=100, alias="REELFLOW_WEBP_QUALITY")
+    max_image_pixels: int = Field(default=40_000_000, gt=0, alias="REELFLOW_MAX_IMAGE_PIXELS")
+
+    # --- Uploads ---
+    multipart_threshold: int = Field(default=16 * 2**20, ge=5 * 2**20, alias="REELFLOW_MULTIPART_THRESHOLD")
+    multipart_chunksize: int = Field(default=8 * 2**20, ge=5 * 2**20, alias="REELFLOW_MULTIPART_CHUNKSIZE")
+    cache_control: str = Field(default="private, max-age=31536000", alias="REELFLOW_CACHE_CONTROL")
+    s3_connect_timeout: float = Field(default=5.0, gt=0, alias="REELFLOW_S3_CONNECT_TIMEOUT")
+    s3_read_timeout: float = Field(default=60.0, gt=0, alias="REELFLOW_S3_READ_TIMEOUT")
+
+    # --- Working files ---
+    spool_dir: Path | None = Field(default=None, alias="REELFLOW_SPOOL_DIR")
+
+    @field_validator("fetch_allow", mode="before")
+    @classmethod
+    def _split_allow(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def safe_summary(self) -> dict[str, object]:
+        """Settings for logs and `reelflow config`: secrets masked, DB password removed."""
+        data = self.model_dump()
+        for name, value in list(data.items()):
+            if isinstance(getattr(self, name), SecretStr) and value is not None:
+                data[name] = "**********"
+        from sqlalchemy.engine import make_url
+
+        data["database_url"] = make_url(self.database_url.get_secret_value()).render_as_string(
+            hide_password=True
+        )
+        return data
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, built on first use (never at import)."""
+    return Settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings so the next get_settings() reads the environment again."""
+    get_settings.cache_clear()

@@ -1,0 +1,46 @@
+"""Task: put one prepared file into S3 under its managed key, unless it is already there."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from prefect import get_run_logger, task
+from prefect.cache_policies import NONE
+
+from reelflow import resources, s3
+from reelflow.keys import asset_key
+from reelflow.models import Prepared, Stored
+from reelflow.settings import get_settings
+from tasks.retry import attempt_number
+
+
+@task(name="upload", cache_policy=NONE)
+def upload_asset(prepared: Prepared) -> Stored:
+    settings = get_settings()
+    job = prepared.job
+    bucket = settings.s3_bucket_name
+    key = asset_key(job.kind, job.movie_id, job.number, prepared.ext)
+    client = resources.s3_client(settings)
+    try:
+        if s3.head_sha256(client, bucket, key) == prepared.sha256:
+            get_run_logger().info("Already in S3 with the same sha256: %s", key)
+            uploaded = False
+        else:
+            get_run_logger().info("Uploading to S3: %s (%d bytes)", key, prepared.bytes)
+            s3.upload_file(
+                client, prepared.path, bucket, key,
+                content_type=prepared.content_type,
+                cache_control=settings.cache_control,
+                sha256=prepared.sha256,
+                multipart_threshold=settings.multipart_threshold,
+                multipart_chunksize=settings.multipart_chunksize,
+            )
+            uploaded = True
+    except Exception as exc:
+        exc.attempts = prepared.attempts + attempt_number() - 1  # type: ignore[attr-defined]
+        raise
+    Path(prepared.path).unlink(missing_ok=True)
+    attempts = prepared.attempts + attempt_number() - 1
+    return Stored(prepared=replace(prepared, attempts=attempts), bucket=bucket, key=key,
+                  uploaded=uploaded)

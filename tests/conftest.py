@@ -1,0 +1,92 @@
+"""Shared fixtures: real PostgreSQL, moto's S3 server over HTTP, a Prefect test server.
+
+A service that cannot be reached fails the session with a message naming what is missing.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from services import fresh_database, postgres_server  # noqa: E402
+
+# Keep Prefect quiet and local in every test process.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture(scope="session")
+def pg_admin() -> Iterator[str]:
+    with postgres_server() as dsn:
+        yield dsn
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_admin: str) -> Iterator[str]:
+    """A fresh PostgreSQL database for this test session, migrated to head."""
+    from reelflow import migrate
+    from reelflow.db import make_engine
+
+    with fresh_database(pg_admin) as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[object]:
+    from reelflow.sandbox.s3server import MotoServer
+
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture()
+def env(
+    monkeypatch: pytest.MonkeyPatch, pg_url: str, s3_server: object, tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    """Settings for one test: PostgreSQL, a bucket of its own, loopback origins allowed,
+    fast retries. Tables are emptied first so each test starts clean."""
+    from sqlalchemy import text
+
+    from reelflow import resources, s3
+    from reelflow.settings import reset_settings
+
+    bucket = f"test-{uuid.uuid4().hex[:12]}"
+    values = {
+        "DATABASE_URL": pg_url,
+        "S3_ENDPOINT": s3_server.endpoint,  # type: ignore[attr-defined]
+        "S3_ACCESS_KEY_ID": "test-access",
+        "S3_SECRET_ACCESS_KEY": "test-secret-do-not-log",
+        "S3_BUCKET_NAME": bucket,
+        "REELFLOW_FETCH_ALLOW": "127.0.0.1",
+        "REELFLOW_RETRY_BASE_DELAY": "0.05",
+        "REELFLOW_RETRIES": "3",
+        "REELFLOW_SPOOL_DIR": str(tmp_path),
+    }
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    resources.dispose()
+    with resources.engine().begin() as conn:
+        conn.execute(text("TRUNCATE movies, episodes, assets, purge_queue RESTART IDENTITY CASCADE"))
+    s3.ensure_bucket(resources.s3_client(), bucket)
+    yield values
+    reset_settings()
+    resources.dispose()
