@@ -16,7 +16,8 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_table_artifact
-from prefect.states import Completed, Failed, State
+from prefect.client.schemas.objects import State
+from prefect.states import Completed, Failed
 
 from flows.pipeline import StageResult, run_pipeline
 from flows.progress import Progress
@@ -43,9 +44,14 @@ def _outcome(result: StageResult) -> AssetOutcome:
     if result.ok:
         stored: Stored = result.value
         return AssetOutcome(
-            job=job, status="stored", bucket=stored.bucket, key=stored.key,
-            source_bytes=stored.prepared.source_bytes, bytes=stored.prepared.bytes,
-            attempts=stored.prepared.attempts, uploaded=stored.uploaded,
+            job=job,
+            status="stored",
+            bucket=stored.bucket,
+            key=stored.key,
+            source_bytes=stored.prepared.source_bytes,
+            bytes=stored.prepared.bytes,
+            attempts=stored.prepared.attempts,
+            uploaded=stored.uploaded,
         )
     error = result.error
     message = f"{result.failed_stage}: {type(error).__name__}: {error}"
@@ -57,7 +63,7 @@ def _outcome(result: StageResult) -> AssetOutcome:
 @flow(
     name="import-episodes",
     flow_run_name="import-{manifest.movie_id}",
-    task_runner=SettingsThreadPoolTaskRunner(),
+    task_runner=SettingsThreadPoolTaskRunner(),  # type: ignore[arg-type]
     validate_parameters=True,
 )
 def import_episodes(manifest: Manifest) -> State[ImportSummary]:
@@ -79,7 +85,8 @@ def import_episodes(manifest: Manifest) -> State[ImportSummary]:
     todo = [job for job in jobs if not verified.get(job)]
 
     progress = Progress(
-        len(jobs), key=artifact_key("import", manifest.movie_id),
+        len(jobs),
+        key=artifact_key("import", manifest.movie_id),
         description=f"Assets of movie {manifest.movie_id} imported",
     )
     for outcome in skipped:
@@ -109,7 +116,10 @@ def import_episodes(manifest: Manifest) -> State[ImportSummary]:
         record_failures(failures)
 
     summary = summarize(
-        manifest.movie_id, len(manifest.episodes), settings.s3_bucket_name, outcomes,
+        manifest.movie_id,
+        len(manifest.episodes),
+        settings.s3_bucket_name,
+        outcomes,
         time.monotonic() - started,
     )
     if summary.lines:

@@ -77,7 +77,10 @@ def run_pipeline(
             if not isinstance(error, BaseException):
                 error = RuntimeError(state.message or f"{state.name}")
             result = StageResult(
-                item=inputs[index], ok=False, failed_stage=stages[stage][0].name, error=error,
+                item=inputs[index],
+                ok=False,
+                failed_stage=stages[stage][0].name,
+                error=error,
                 last_value=last_value.get(index),
             )
         last_value.pop(index, None)

@@ -44,7 +44,9 @@ class Progress:
         self._listener = _listener.get()
         self._artifact_id: UUID | None = None
         if total:
-            self._artifact_id = create_progress_artifact(0.0, key=key, description=description)
+            self._artifact_id = create_progress_artifact(  # type: ignore[assignment]
+                0.0, key=key, description=description
+            )
 
     @property
     def percent(self) -> float:
@@ -56,7 +58,7 @@ class Progress:
             self._listener(self.done, self.total, detail)
         now = time.monotonic()
         finished = self.done >= self.total
-        if self._artifact_id and (finished or now - self._last_sent >= self._min_interval):
-            if self.percent != self._last_percent:
-                update_progress_artifact(self._artifact_id, self.percent)
-                self._last_sent, self._last_percent = now, self.percent
+        due = finished or now - self._last_sent >= self._min_interval
+        if self._artifact_id and due and self.percent != self._last_percent:
+            update_progress_artifact(self._artifact_id, self.percent)
+            self._last_sent, self._last_percent = now, self.percent

@@ -68,8 +68,12 @@ def print_summary(summary: Any) -> None:
         after = f"{line.bytes / 1024:.1f} KB" if line.bytes else ""
         style = {"failed": "red", "skipped": "dim"}.get(line.status, "")
         table.add_row(
-            str(line.episode), line.kind, f"[{style}]{line.status}[/]" if style else line.status,
-            before, after, line.error or line.key or "",
+            str(line.episode),
+            line.kind,
+            f"[{style}]{line.status}[/]" if style else line.status,
+            before,
+            after,
+            line.error or line.key or "",
         )
     out.print(table)
     out.print(summary.headline(), highlight=False)
@@ -82,8 +86,12 @@ def run_import(manifest: Any, *, show_progress: bool = True) -> Any:
     from flows.import_episodes import import_episodes
     from flows.progress import listen
 
-    columns = ("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
     with Progress(*columns, console=err, disable=not show_progress, transient=False) as bar:
         task_id = bar.add_task(f"importing {manifest.movie_id}", total=None)
 

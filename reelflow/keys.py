@@ -62,10 +62,14 @@ def asset_key(kind: AssetKind, movie_id: str, episode_number: int, ext: str) -> 
     """The object key for one asset, e.g. asset_key('thumbnail', 'm1', 3, 'webp')."""
     if kind not in PREFIX_BY_KIND:
         raise InvalidKey(f"unknown asset kind {kind!r}")
-    if isinstance(episode_number, bool) or not isinstance(episode_number, int) or not (
-        0 <= episode_number <= MAX_EPISODE_NUMBER
+    if (
+        isinstance(episode_number, bool)
+        or not isinstance(episode_number, int)
+        or not (0 <= episode_number <= MAX_EPISODE_NUMBER)
     ):
-        raise InvalidKey(f"episode number {episode_number!r} must be an integer 0-{MAX_EPISODE_NUMBER}")
+        raise InvalidKey(
+            f"episode number {episode_number!r} must be an integer 0-{MAX_EPISODE_NUMBER}"
+        )
     ext = ext.lower().lstrip(".")
     if not _EXT.fullmatch(ext):
         raise InvalidKey(f"file extension {ext!r} is not allowed in a key")

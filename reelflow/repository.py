@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 
@@ -85,7 +85,7 @@ def upsert_manifest(engine: Engine, manifest: Manifest) -> list[AssetJob]:
         ids = dict(
             conn.execute(
                 select(Episode.number, Episode.id).where(Episode.movie_id == manifest.movie_id)
-            ).tuples()
+            ).all()
         )
         wanted = [
             (ep.number, kind, getattr(ep, field))
@@ -151,14 +151,24 @@ def record_stored(engine: Engine, stored: Stored, attempts: int) -> None:
                 Asset.episode_id == job.episode_id, Asset.kind == job.kind
             )
         ).first()
-        if previous and previous.key and (previous.bucket, previous.key) != (
-            stored.bucket,
-            stored.key,
+        if (
+            previous
+            and previous.key
+            and (previous.bucket, previous.key)
+            != (
+                stored.bucket,
+                stored.key,
+            )
         ):
             conn.execute(
                 _insert(conn, PurgeItem.__table__)
-                .values(bucket=previous.bucket, key=previous.key, reason="replaced", attempts=0,
-                        created_at=now)
+                .values(
+                    bucket=previous.bucket,
+                    key=previous.key,
+                    reason="replaced",
+                    attempts=0,
+                    created_at=now,
+                )
                 .on_conflict_do_nothing(index_elements=["bucket", "key"])
             )
         values = {
@@ -186,7 +196,9 @@ def record_stored(engine: Engine, stored: Stored, attempts: int) -> None:
         if result.rowcount == 0:
             conn.execute(
                 _insert(conn, Asset.__table__).values(
-                    episode_id=job.episode_id, kind=job.kind, created_at=now,
+                    episode_id=job.episode_id,
+                    kind=job.kind,
+                    created_at=now,
                     **{**values, "attempts": attempts},
                 )
             )
@@ -197,9 +209,7 @@ def record_stored(engine: Engine, stored: Stored, attempts: int) -> None:
         )
         # The object was written with this key; if a purge was owed for it, it no longer is.
         conn.execute(
-            PurgeItem.__table__.delete().where(
-                PurgeItem.bucket == stored.bucket, PurgeItem.key == stored.key
-            )
+            delete(PurgeItem).where(PurgeItem.bucket == stored.bucket, PurgeItem.key == stored.key)
         )
 
 
@@ -232,7 +242,10 @@ def asset_rows(engine: Engine, movie_id: str) -> Sequence[Any]:
 
 def episodes_of(engine: Engine, movie_id: str) -> Sequence[Any]:
     with engine.connect() as conn:
-        return conn.execute(
-            select(Episode).where(Episode.movie_id == movie_id).order_by(Episode.number)
-        ).scalars().all()
-
+        return (
+            conn.execute(
+                select(Episode).where(Episode.movie_id == movie_id).order_by(Episode.number)
+            )
+            .scalars()
+            .all()
+        )

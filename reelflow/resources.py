@@ -11,9 +11,10 @@ from reelflow.db import make_engine
 from reelflow.s3 import make_s3_client
 from reelflow.settings import Settings, get_settings
 
-__all__ = ["dispose", "engine", "s3_client"]
+__all__ = ["dispose", "engine", "http_client", "s3_client"]
 
 _engines: dict[str, Engine] = {}
+_http: dict[Any, Any] = {}
 _lock = threading.Lock()
 
 
@@ -35,3 +36,16 @@ def dispose() -> None:
         for eng in _engines.values():
             eng.dispose()
         _engines.clear()
+        for client in _http.values():
+            client.close()
+        _http.clear()
+
+
+def http_client(policy: Any) -> Any:
+    """One guarded httpx client per fetch policy, shared by threads (keep-alive to origins)."""
+    from reelflow.fetch import make_client
+
+    with _lock:
+        if policy not in _http:
+            _http[policy] = make_client(policy)
+        return _http[policy]

@@ -99,7 +99,8 @@ def _client_error_code(exc: BaseException) -> tuple[str, int] | None:
 def translate(exc: BaseException, what: str) -> Exception:
     """Map a boto3/botocore exception to StorageUnavailable (retry) or StorageRejected."""
     if isinstance(
-        exc, EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError
+        exc,
+        EndpointConnectionError | ConnectTimeoutError | ReadTimeoutError | ConnectionClosedError,
     ):
         return StorageUnavailable(f"{what}: cannot reach S3 ({type(exc).__name__})")
     found = _client_error_code(exc)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 __all__ = ["Settings", "get_settings", "reset_settings"]
 
@@ -50,7 +50,9 @@ class Settings(BaseSettings):
     # --- Import concurrency ---
     import_concurrency: int = Field(default=3, ge=1, le=256, alias="REELFLOW_IMPORT_CONCURRENCY")
     compress_concurrency: int = Field(
-        default_factory=lambda: os.cpu_count() or 1, ge=1, le=64,
+        default_factory=lambda: os.cpu_count() or 1,
+        ge=1,
+        le=64,
         alias="REELFLOW_COMPRESS_CONCURRENCY",
     )
 
@@ -62,7 +64,8 @@ class Settings(BaseSettings):
 
     # --- Safe fetching ---
     fetch_allow: Annotated[list[str], NoDecode] = Field(
-        default_factory=list, alias="REELFLOW_FETCH_ALLOW",
+        default_factory=list,
+        alias="REELFLOW_FETCH_ALLOW",
         description="Hosts or networks (CIDR) that may be fetched even though they are "
         "private or loopback. Comma-separated. Empty by default: nothing private is fetched.",
     )
@@ -79,8 +82,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(default=40_000_000, gt=0, alias="REELFLOW_MAX_IMAGE_PIXELS")
 
     # --- Uploads ---
-    multipart_threshold: int = Field(default=16 * 2**20, ge=5 * 2**20, alias="REELFLOW_MULTIPART_THRESHOLD")
-    multipart_chunksize: int = Field(default=8 * 2**20, ge=5 * 2**20, alias="REELFLOW_MULTIPART_CHUNKSIZE")
+    multipart_threshold: int = Field(
+        default=16 * 2**20, ge=5 * 2**20, alias="REELFLOW_MULTIPART_THRESHOLD"
+    )
+    multipart_chunksize: int = Field(
+        default=8 * 2**20, ge=5 * 2**20, alias="REELFLOW_MULTIPART_CHUNKSIZE"
+    )
     cache_control: str = Field(default="private, max-age=31536000", alias="REELFLOW_CACHE_CONTROL")
     s3_connect_timeout: float = Field(default=5.0, gt=0, alias="REELFLOW_S3_CONNECT_TIMEOUT")
     s3_read_timeout: float = Field(default=60.0, gt=0, alias="REELFLOW_S3_READ_TIMEOUT")

@@ -75,8 +75,14 @@ def summarize(
         seconds=round(seconds, 3),
         lines=[
             AssetLine(
-                episode=o.job.number, kind=o.job.kind, status=o.status, key=o.key,
-                source_bytes=o.source_bytes, bytes=o.bytes, attempts=o.attempts, error=o.error,
+                episode=o.job.number,
+                kind=o.job.kind,
+                status=o.status,
+                key=o.key,
+                source_bytes=o.source_bytes,
+                bytes=o.bytes,
+                attempts=o.attempts,
+                error=o.error,
             )
             for o in sorted(outcomes, key=lambda o: (o.job.number, o.job.kind))
         ],

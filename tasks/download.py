@@ -10,6 +10,7 @@ from pathlib import Path
 from prefect import get_run_logger, task
 from prefect.cache_policies import NONE
 
+from reelflow import resources
 from reelflow.errors import OriginThrottled
 from reelflow.fetch import fetch_to_file
 from reelflow.models import AssetJob, Downloaded
@@ -23,6 +24,7 @@ def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
     settings = get_settings()
     logger = get_run_logger()
     max_bytes = settings.max_image_bytes if job.kind == "thumbnail" else settings.max_video_bytes
+    policy = FetchPolicy.from_settings(settings)
     path = Path(spool_dir) / f"{uuid.uuid4().hex}.src"
     logger.info("Downloading %s from %s", job.label, redact(job.source_url))
     try:
@@ -31,14 +33,17 @@ def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
                 job.source_url,
                 dest,
                 max_bytes=max_bytes,
-                policy=FetchPolicy.from_settings(settings),
+                policy=policy,
+                client=resources.http_client(policy),
                 retry_after_cap=settings.retry_after_cap,
             )
     except OriginThrottled as exc:
         path.unlink(missing_ok=True)
         if exc.retry_after and attempt_number() <= settings.retries:
             # Honour Retry-After: wait what the origin asked before the backoff delay starts.
-            logger.warning("Origin throttled %s; waiting %.1fs as asked", job.label, exc.retry_after)
+            logger.warning(
+                "Origin throttled %s; waiting %.1fs as asked", job.label, exc.retry_after
+            )
             time.sleep(exc.retry_after)
         raise tag_attempts(exc) from None
     except Exception as exc:

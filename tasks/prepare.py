@@ -39,9 +39,14 @@ def prepare_asset(downloaded: Downloaded) -> Prepared:
         if job.kind == "preview":
             media = expect_kind(head, "video")
             return Prepared(
-                job=job, path=os.fspath(src), content_type=media.content_type, ext=media.ext,
-                bytes=downloaded.bytes, sha256=downloaded.sha256,
-                source_bytes=downloaded.bytes, source_sha256=downloaded.sha256,
+                job=job,
+                path=os.fspath(src),
+                content_type=media.content_type,
+                ext=media.ext,
+                bytes=downloaded.bytes,
+                sha256=downloaded.sha256,
+                source_bytes=downloaded.bytes,
+                source_sha256=downloaded.sha256,
                 attempts=downloaded.attempts,
             )
         expect_kind(head, "image")
@@ -58,11 +63,19 @@ def prepare_asset(downloaded: Downloaded) -> Prepared:
         out.write_bytes(result.data)
         src.unlink(missing_ok=True)
         return Prepared(
-            job=job, path=os.fspath(out), content_type=result.content_type, ext=result.ext,
-            bytes=result.output_bytes, sha256=hashlib.sha256(result.data).hexdigest(),
-            source_bytes=downloaded.bytes, source_sha256=downloaded.sha256,
-            width=result.width, height=result.height, compressed=result.compressed,
-            note=result.note, attempts=downloaded.attempts,
+            job=job,
+            path=os.fspath(out),
+            content_type=result.content_type,
+            ext=result.ext,
+            bytes=result.output_bytes,
+            sha256=hashlib.sha256(result.data).hexdigest(),
+            source_bytes=downloaded.bytes,
+            source_sha256=downloaded.sha256,
+            width=result.width,
+            height=result.height,
+            compressed=result.compressed,
+            note=result.note,
+            attempts=downloaded.attempts,
         )
     except Exception as exc:
         src.unlink(missing_ok=True)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect.client.schemas.objects import TaskRun
+from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import task_run as current_task_run
-from prefect.states import State
 
 from reelflow.backoff import backoff_delays
 from reelflow.errors import ReelflowError, is_retryable

@@ -29,7 +29,10 @@ def upload_asset(prepared: Prepared) -> Stored:
         else:
             get_run_logger().info("Uploading to S3: %s (%d bytes)", key, prepared.bytes)
             s3.upload_file(
-                client, prepared.path, bucket, key,
+                client,
+                prepared.path,
+                bucket,
+                key,
                 content_type=prepared.content_type,
                 cache_control=settings.cache_control,
                 sha256=prepared.sha256,
@@ -42,5 +45,6 @@ def upload_asset(prepared: Prepared) -> Stored:
         raise
     Path(prepared.path).unlink(missing_ok=True)
     attempts = prepared.attempts + attempt_number() - 1
-    return Stored(prepared=replace(prepared, attempts=attempts), bucket=bucket, key=key,
-                  uploaded=uploaded)
+    return Stored(
+        prepared=replace(prepared, attempts=attempts), bucket=bucket, key=key, uploaded=uploaded
+    )

@@ -68,19 +68,34 @@ def postgres_server() -> Iterator[str]:
     if os.geteuid() == 0:  # initdb refuses to run as root
         shutil.chown(datadir, "postgres")
         run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run([*run_as, initdb, "-D", datadir, "-U", "postgres", "-A", "trust"],
-                   check=True, capture_output=True)
     subprocess.run(
-        [*run_as, pg_ctl, "-D", datadir, "-o", f"-p {port} -k {datadir} -h 127.0.0.1",
-         "-l", f"{datadir}/log", "-w", "start"],
-        check=True, capture_output=True,
+        [*run_as, initdb, "-D", datadir, "-U", "postgres", "-A", "trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        [
+            *run_as,
+            pg_ctl,
+            "-D",
+            datadir,
+            "-o",
+            f"-p {port} -k {datadir} -h 127.0.0.1",
+            "-l",
+            f"{datadir}/log",
+            "-w",
+            "start",
+        ],
+        check=True,
+        capture_output=True,
     )
     dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
     try:
         yield dsn
     finally:
-        subprocess.run([*run_as, pg_ctl, "-D", datadir, "-m", "immediate", "stop"],
-                       capture_output=True)
+        subprocess.run(
+            [*run_as, pg_ctl, "-D", datadir, "-m", "immediate", "stop"], capture_output=True
+        )
         shutil.rmtree(datadir, ignore_errors=True)
 
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -48,7 +49,9 @@ def ensure_s3(state_dir: Path = STATE_DIR) -> str:
     log = open(state_dir / "s3.log", "ab")  # noqa: SIM115 - handed to the child
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     deadline = time.monotonic() + 30
     while not _alive(endpoint):
@@ -64,10 +67,8 @@ def stop_s3(state_dir: Path = STATE_DIR) -> bool:
     if not state_file.exists():
         return False
     pid = json.loads(state_file.read_text())["pid"]
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        pass
     state_file.unlink()
     return True
 
@@ -138,16 +139,20 @@ def run_demo(episodes: int = 10, console: Console | None = None) -> int:
         origin = Origin(port=_origin_port(STATE_DIR))
         origin.__enter__()
     try:
-        manifest_data: dict[str, Any] = {"movie_id": MOVIE_ID, "title": "Demo Movie", "episodes": []}
+        manifest_data: dict[str, Any] = {
+            "movie_id": MOVIE_ID,
+            "title": "Demo Movie",
+            "episodes": [],
+        }
         for number, (jpg, webm) in enumerate(media, start=1):
-            origin.add(f"/tmp-cdn/{number}/thumb.jpg", jpg, "image/jpeg")
-            origin.add(f"/tmp-cdn/{number}/preview.webm", webm, "video/webm")
+            origin.add(f"/cdn/{number}/thumb.jpg", jpg, "image/jpeg")
+            origin.add(f"/cdn/{number}/preview.webm", webm, "video/webm")
             manifest_data["episodes"].append(
                 {
                     "number": number,
                     "title": f"Episode {number}",
-                    "thumbnail_url": origin.url(f"/tmp-cdn/{number}/thumb.jpg") + "?token=demo",
-                    "video_preview_url": origin.url(f"/tmp-cdn/{number}/preview.webm"),
+                    "thumbnail_url": origin.url(f"/cdn/{number}/thumb.jpg") + "?token=demo",
+                    "video_preview_url": origin.url(f"/cdn/{number}/preview.webm"),
                 }
             )
         (STATE_DIR / "demo-manifest.json").write_text(json.dumps(manifest_data, indent=2))

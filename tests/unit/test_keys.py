@@ -89,7 +89,10 @@ def test_only_exact_managed_shapes_count_as_managed(key, managed):
 @pytest.mark.parametrize(
     ("url", "parsed"),
     [
-        ("s3://bucket/episode-thumbnails/m/ep1_thumb.webp", ("bucket", "episode-thumbnails/m/ep1_thumb.webp")),
+        (
+            "s3://bucket/episode-thumbnails/m/ep1_thumb.webp",
+            ("bucket", "episode-thumbnails/m/ep1_thumb.webp"),
+        ),
         ("https://cdn/x.jpg", None),
         ("s3://bucket", None),
         ("s3:///key", None),

@@ -9,8 +9,12 @@ GOOD = {
     "movie_id": "m-1",
     "title": "A movie",
     "episodes": [
-        {"number": 1, "title": "One", "thumbnail_url": "https://cdn.example/1.jpg",
-         "video_preview_url": "https://cdn.example/1.webm"},
+        {
+            "number": 1,
+            "title": "One",
+            "thumbnail_url": "https://cdn.example/1.jpg",
+            "video_preview_url": "https://cdn.example/1.webm",
+        },
         {"number": 2, "title": "Two", "thumbnail_url": "https://cdn.example/2.jpg"},
     ],
 }
@@ -30,7 +34,10 @@ def test_good_manifest_parses():
         (lambda m: m.update(movie_id="../etc"), "movie_id"),
         (lambda m: m["episodes"][0].update(number="one"), "episodes.0.number"),
         (lambda m: m["episodes"][0].update(number=-1), "episodes.0.number"),
-        (lambda m: m["episodes"][1].update(thumbnail_url="file:///etc/passwd"), "episodes.1.thumbnail_url"),
+        (
+            lambda m: m["episodes"][1].update(thumbnail_url="file:///etc/passwd"),
+            "episodes.1.thumbnail_url",
+        ),
         (lambda m: m["episodes"][0].update(surprise=1), "episodes.0.surprise"),
         (lambda m: m["episodes"][1].update(number=1), "number 1 appears twice"),
         (lambda m: m.update(episodes="nope"), "episodes"),
