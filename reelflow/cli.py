@@ -137,6 +137,16 @@ def demo_command(
     raise typer.Exit(run_demo(episodes=episodes, console=out))
 
 
+def _register_command_groups() -> None:
+    from reelflow import cli_bench, cli_cleanup, cli_ops, cli_urls
+
+    for module in (cli_urls, cli_cleanup, cli_ops, cli_bench):
+        module.register(app)
+
+
+_register_command_groups()
+
+
 def main() -> None:  # pragma: no cover - console entry point
     try:
         app()

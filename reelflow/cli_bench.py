@@ -1,0 +1,9 @@
+"""`reelflow` commands for bench."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the reelflow CLI."""
