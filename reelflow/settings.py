@@ -92,6 +92,38 @@ class Settings(BaseSettings):
     s3_connect_timeout: float = Field(default=5.0, gt=0, alias="REELFLOW_S3_CONNECT_TIMEOUT")
     s3_read_timeout: float = Field(default=60.0, gt=0, alias="REELFLOW_S3_READ_TIMEOUT")
 
+    # --- Presigned URLs (issue: presign cache) ---
+    presign_expiry: int = Field(default=3600, ge=60, le=7 * 86400, alias="REELFLOW_PRESIGN_EXPIRY")
+    presign_cache_ttl: int = Field(default=1800, ge=1, alias="REELFLOW_PRESIGN_CACHE_TTL")
+    presign_safety_margin: int = Field(
+        default=300,
+        ge=0,
+        alias="REELFLOW_PRESIGN_SAFETY_MARGIN",
+        description="Never hand out a cached URL with less validity left than this (seconds)",
+    )
+    presign_local_size: int = Field(default=10_000, ge=0, alias="REELFLOW_PRESIGN_LOCAL_SIZE")
+    redis_timeout: float = Field(default=0.05, gt=0, alias="REELFLOW_REDIS_TIMEOUT")
+    redis_breaker_cooldown: float = Field(
+        default=5.0, gt=0, alias="REELFLOW_REDIS_BREAKER_COOLDOWN"
+    )
+    warmup_top_movies: int = Field(default=50, ge=1, alias="REELFLOW_WARMUP_TOP_MOVIES")
+
+    # --- Cleanup (issue: purge, orphan sweep, backfill) ---
+    orphan_grace_hours: float = Field(default=24.0, ge=0, alias="REELFLOW_ORPHAN_GRACE_HOURS")
+    orphan_max_fraction: float = Field(
+        default=0.10,
+        gt=0,
+        le=1,
+        alias="REELFLOW_ORPHAN_MAX_FRACTION",
+        description="A sweep refuses to delete more than this share of the objects it listed",
+    )
+    purge_batch_size: int = Field(default=1000, ge=1, le=1000, alias="REELFLOW_PURGE_BATCH_SIZE")
+    backfill_batch_size: int = Field(default=100, ge=1, alias="REELFLOW_BACKFILL_BATCH_SIZE")
+    backfill_limit: int = Field(default=10_000, ge=1, alias="REELFLOW_BACKFILL_LIMIT")
+
+    # --- Operations (issue: deployments) ---
+    work_pool: str = Field(default="reelflow", alias="REELFLOW_WORK_POOL")
+
     # --- Working files ---
     spool_dir: Path | None = Field(default=None, alias="REELFLOW_SPOOL_DIR")
 

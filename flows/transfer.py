@@ -1,0 +1,91 @@
+"""The part of an import that moves assets, shared by import-episodes and backfill.
+
+Composition only: verify what is recorded as stored, then run the rest through
+download -> prepare -> upload -> record, mark what failed, and report progress.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from flows.pipeline import StageResult, run_pipeline
+from flows.progress import Progress
+from reelflow.models import AssetJob, AssetOutcome, Stored
+from reelflow.settings import Settings
+from tasks.download import download_asset
+from tasks.prepare import prepare_asset
+from tasks.record import record_failures, record_stored
+from tasks.retry import retry_options
+from tasks.upload import upload_asset
+from tasks.verify import verify_stored
+
+__all__ = ["artifact_key", "transfer_assets"]
+
+
+def artifact_key(prefix: str, name: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    cleaned = "".join(c if c.isalnum() else "-" for c in f"{prefix}-{name}".lower())
+    return cleaned[:100]
+
+
+def _outcome(result: StageResult) -> AssetOutcome:
+    job: AssetJob = result.item
+    if result.ok:
+        stored: Stored = result.value
+        return AssetOutcome(
+            job=job,
+            status="stored",
+            bucket=stored.bucket,
+            key=stored.key,
+            source_bytes=stored.prepared.source_bytes,
+            bytes=stored.prepared.bytes,
+            attempts=stored.prepared.attempts,
+            uploaded=stored.uploaded,
+        )
+    error = result.error
+    message = f"{result.failed_stage}: {type(error).__name__}: {error}"
+    return AssetOutcome(
+        job=job, status="failed", error=message, attempts=getattr(error, "attempts", 1)
+    )
+
+
+def transfer_assets(
+    jobs: Sequence[AssetJob], settings: Settings, progress: Progress
+) -> list[AssetOutcome]:
+    """Bring every job's asset into S3 (or prove it is there); return one outcome per job."""
+    known = [job for job in jobs if job.known_key]
+    verified = dict(zip(known, verify_stored.map(known).result(), strict=True)) if known else {}
+    outcomes = [
+        AssetOutcome(job=job, status="skipped", bucket=job.known_bucket, key=job.known_key)
+        for job in known
+        if verified.get(job)
+    ]
+    for outcome in outcomes:
+        progress.advance(outcome)
+    todo = [job for job in jobs if not verified.get(job)]
+
+    retry = retry_options(settings)
+    spool = Path(tempfile.mkdtemp(prefix="reelflow-", dir=settings.spool_dir))
+    try:
+        results = run_pipeline(
+            todo,
+            [
+                (download_asset.with_options(**retry), {"spool_dir": str(spool)}),
+                (prepare_asset, {}),
+                (upload_asset.with_options(**retry), {}),
+                (record_stored, {}),
+            ],
+            window=settings.import_concurrency * 2,
+            on_done=lambda r: progress.advance(_outcome(r)),
+        )
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+    outcomes += [_outcome(result) for result in results]
+
+    failures = [(o.job, o.error or "", o.attempts) for o in outcomes if o.status == "failed"]
+    if failures:
+        record_failures(failures)
+    return outcomes

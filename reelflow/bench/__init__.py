@@ -1,0 +1,1 @@
+"""Benchmarks (`reelflow bench NAME --json`): each prints figures with a same-run baseline."""
