@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint bench clean demo-stop
+.PHONY: install demo test lint bench clean demo-stop up down deploy
 
 $(UV):
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet uv
@@ -23,6 +23,15 @@ demo-stop:  ## stop the demo's background S3 endpoint
 
 test: install  ## the whole test suite against real PostgreSQL, Redis, S3 (moto) and Prefect
 	$(VENV)/bin/pytest -q
+
+up: install  ## local stack: Prefect server + UI, a worker, local S3
+	$(VENV)/bin/reelflow up
+
+down:  ## stop what `make up` started
+	$(VENV)/bin/reelflow down
+
+deploy: install  ## create the work pool, queues, concurrency limits and deployments (idempotent)
+	$(VENV)/bin/reelflow deploy
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -123,6 +123,14 @@ class Settings(BaseSettings):
 
     # --- Operations (issue: deployments) ---
     work_pool: str = Field(default="reelflow", alias="REELFLOW_WORK_POOL")
+    global_limits: bool = Field(
+        default=False,
+        alias="REELFLOW_GLOBAL_LIMITS",
+        description="Take Prefect global concurrency slots around downloads and S3 requests "
+        "(set by deployments; costs an API call per slot, so off for local runs)",
+    )
+    origin_host_limit: int = Field(default=8, ge=1, alias="REELFLOW_ORIGIN_HOST_LIMIT")
+    s3_request_limit: int = Field(default=64, ge=1, alias="REELFLOW_S3_REQUEST_LIMIT")
 
     # --- Working files ---
     spool_dir: Path | None = Field(default=None, alias="REELFLOW_SPOOL_DIR")
