@@ -61,8 +61,9 @@ def show_config() -> None:
 
 def print_summary(summary: Any) -> None:
     table = Table(title=f"movie {summary.movie_id}", show_lines=False)
-    for column in ("ep", "asset", "status", "before", "after", "key / error"):
-        table.add_column(column)
+    for column in ("ep", "asset", "status", "before", "after"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("key / error", overflow="fold")
     for line in summary.lines:
         before = f"{line.source_bytes / 1024:.1f} KB" if line.source_bytes else ""
         after = f"{line.bytes / 1024:.1f} KB" if line.bytes else ""

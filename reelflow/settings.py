@@ -88,7 +88,7 @@ class Settings(BaseSettings):
     multipart_chunksize: int = Field(
         default=8 * 2**20, ge=5 * 2**20, alias="REELFLOW_MULTIPART_CHUNKSIZE"
     )
-    cache_control: str = Field(default="private, max-age=31536000", alias="REELFLOW_CACHE_CONTROL")
+    cache_control: str = Field(default="max-age=31536000", alias="REELFLOW_CACHE_CONTROL")
     s3_connect_timeout: float = Field(default=5.0, gt=0, alias="REELFLOW_S3_CONNECT_TIMEOUT")
     s3_read_timeout: float = Field(default=60.0, gt=0, alias="REELFLOW_S3_READ_TIMEOUT")
 
