@@ -26,7 +26,8 @@ _listener: contextvars.ContextVar[Listener | None] = contextvars.ContextVar(
 
 @contextmanager
 def listen(callback: Listener) -> Iterator[None]:
-    """Call `callback(done, total, detail)` for every finished item of flows run in this block."""
+    """Call `callback(done, total, detail)` once when the work is queued (done=0, detail None)
+    and then for every finished item of flows run in this block."""
     token = _listener.set(callback)
     try:
         yield
@@ -43,6 +44,8 @@ class Progress:
         self._last_percent = -1.0
         self._listener = _listener.get()
         self._artifact_id: UUID | None = None
+        if self._listener is not None:
+            self._listener(0, total, None)
         if total:
             self._artifact_id = create_progress_artifact(  # type: ignore[assignment]
                 0.0, key=key, description=description

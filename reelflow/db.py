@@ -10,7 +10,9 @@ Tables:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     BigInteger,
@@ -27,9 +29,21 @@ from sqlalchemy import (
     func,
 )
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
 
-__all__ = ["Asset", "Base", "Episode", "Movie", "PurgeItem", "make_engine", "make_sessionmaker"]
+from reelflow.errors import DatabaseUnavailable
+
+__all__ = [
+    "Asset",
+    "Base",
+    "Episode",
+    "Movie",
+    "PurgeItem",
+    "db_errors",
+    "make_engine",
+    "make_sessionmaker",
+]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -117,6 +131,8 @@ class Asset(Base):
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
     )
     stored_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while a backfill worker owns the row (migration 0002); NULL otherwise.
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     episode: Mapped[Episode] = relationship(back_populates="assets")
 
@@ -136,6 +152,22 @@ class PurgeItem(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def db_errors(fn: F) -> F:
+    """Re-raise lost or refused database connections as DatabaseUnavailable (retryable)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except (OperationalError, InterfaceError) as exc:
+            raise DatabaseUnavailable(f"{fn.__name__}: {type(exc.orig).__name__}") from exc
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

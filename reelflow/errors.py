@@ -4,7 +4,8 @@
     ├── TransientError            retry with backoff; may carry retry_after (seconds)
     │   ├── OriginUnavailable     connect error, timeout, reset, truncated body, HTTP 5xx/408
     │   ├── OriginThrottled       HTTP 429 (retry_after from Retry-After)
-    │   └── StorageUnavailable    S3 throttling, S3 5xx, S3 connection errors
+    │   ├── StorageUnavailable    S3 throttling, S3 5xx, S3 connection errors
+    │   └── DatabaseUnavailable   the database connection failed or was lost
     └── TerminalError             never retried: the same input fails the same way
         ├── BlockedURL            scheme, host or resolved address not allowed (SSRF guard)
         ├── OriginRejected        HTTP 4xx other than 408/429
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 __all__ = [
     "BlockedURL",
+    "DatabaseUnavailable",
     "InvalidKey",
     "ManifestError",
     "OriginRejected",
@@ -59,6 +61,10 @@ class OriginThrottled(TransientError):
 
 class StorageUnavailable(TransientError):
     """S3 throttled us, failed with a 5xx, or could not be reached."""
+
+
+class DatabaseUnavailable(TransientError):
+    """The database could not be reached or dropped the connection."""
 
 
 class TerminalError(ReelflowError):

@@ -49,6 +49,14 @@ class Settings(BaseSettings):
 
     # --- Import concurrency ---
     import_concurrency: int = Field(default=3, ge=1, le=256, alias="REELFLOW_IMPORT_CONCURRENCY")
+    step_tasks_max_assets: int = Field(
+        default=200,
+        ge=0,
+        alias="REELFLOW_STEP_TASKS_MAX_ASSETS",
+        description="Runs with up to this many assets get one task run per step (download, "
+        "prepare, upload, record); bigger runs get one task run per asset, to keep "
+        "orchestration cost low",
+    )
     compress_concurrency: int = Field(
         default_factory=lambda: os.cpu_count() or 1,
         ge=1,

@@ -7,13 +7,14 @@ import os
 import threading
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NONE
 
 from reelflow.imaging import ImagePolicy, compress_image
 from reelflow.media import expect_kind
 from reelflow.models import Downloaded, Prepared
 from reelflow.settings import get_settings
+from tasks.log import run_logger
 
 # Compression is CPU-bound: at most compress_concurrency images at once, whatever the pool size.
 _cpu_slots: threading.BoundedSemaphore | None = None
@@ -58,7 +59,7 @@ def prepare_asset(downloaded: Downloaded) -> Prepared:
         )
         with _slots(settings.compress_concurrency):
             result = compress_image(src.read_bytes(), policy)
-        get_run_logger().info("Compressed %s: %s", job.label, result.describe())
+        run_logger().info("Compressed %s: %s", job.label, result.describe())
         out = src.with_suffix(f".{result.ext}")
         out.write_bytes(result.data)
         src.unlink(missing_ok=True)

@@ -110,6 +110,7 @@ def run_demo(episodes: int = 10, console: Console | None = None) -> int:
     from reelflow.settings import get_settings, reset_settings
 
     console = console or Console()
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     STATE_DIR.mkdir(exist_ok=True)
     endpoint = ensure_s3()
     os.environ.update(
