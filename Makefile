@@ -35,7 +35,7 @@ deploy: install  ## create the work pool, queues, concurrency limits and deploym
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy reelflow/keys.py reelflow/imaging.py reelflow/urlguard.py reelflow/errors.py reelflow/backoff.py reelflow/media.py --strict
+	$(VENV)/bin/mypy --strict reelflow/keys.py reelflow/imaging.py reelflow/urlguard.py reelflow/errors.py reelflow/backoff.py reelflow/media.py reelflow/cache.py reelflow/breaker.py reelflow/sigv4.py
 	$(VENV)/bin/mypy reelflow flows tasks
 
 clean:

@@ -15,7 +15,14 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from services import fresh_database, postgres_server  # noqa: E402
+from services import (  # noqa: E402
+    RedisProcess,
+    fresh_database,
+    postgres_server,
+    redis_env_values,
+    redis_process,
+    redis_server,
+)
 
 # Keep Prefect quiet and local in every test process.
 os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
@@ -92,3 +99,54 @@ def env(
     yield values
     reset_settings()
     resources.dispose()
+
+
+# --- Redis -----------------------------------------------------------------------------------
+
+
+def delete_prefix(url: str, prefix: str) -> int:
+    """Delete this test's keys only (SCAN MATCH prefix*); shared servers are never flushed."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5)
+    try:
+        names = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if names:
+            client.delete(*names)
+        return len(names)
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis for the session: REELFLOW_TEST_REDIS_URL, localhost:6379, or a throwaway one."""
+    with redis_server() as url:
+        yield url
+
+
+@pytest.fixture()
+def redis_env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[dict[str, str]]:
+    """USE_REDIS on, pointed at the session's Redis under a key prefix of this test's own."""
+    from reelflow import urls
+    from reelflow.settings import reset_settings
+
+    prefix = f"reelflow-test:{uuid.uuid4().hex[:12]}:"
+    values = redis_env_values(redis_url, prefix)
+    for key in ("REDIS_PASSWORD", "CDN_URL"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in values.items():
+        monkeypatch.setenv(key, value)
+    reset_settings()
+    urls.reset()
+    yield {**values, "url": redis_url}
+    urls.reset()
+    reset_settings()
+    delete_prefix(redis_url, prefix)
+
+
+@pytest.fixture()
+def redis_proc() -> Iterator[RedisProcess]:
+    """A throwaway redis-server of this test's own (to count commands, kill, restart)."""
+    with redis_process() as server:
+        yield server

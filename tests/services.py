@@ -7,12 +7,14 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 import psycopg
 from psycopg import sql
@@ -120,3 +122,128 @@ def fresh_database(admin_dsn: str) -> Iterator[str]:
                 break
             except psycopg.OperationalError:
                 time.sleep(1)
+
+
+# --- Redis ----------------------------------------------------------------------------------
+
+REDIS_SERVER_BIN = "/usr/bin/redis-server"
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False
+
+
+class RedisProcess:
+    """A throwaway redis-server on 127.0.0.1 (no persistence), which a test may kill and
+    start again on the same port."""
+
+    def __init__(self, port: int | None = None, password: str | None = None) -> None:
+        from reelflow.sandbox.s3server import free_port
+
+        self.binary = shutil.which("redis-server") or REDIS_SERVER_BIN
+        if not os.path.exists(self.binary):
+            raise RuntimeError(
+                "Redis is needed: none answered and redis-server is not installed "
+                "(apt-get install redis-server, or set REELFLOW_TEST_REDIS_URL)"
+            )
+        self.port = port or free_port()
+        self.password = password
+        self._dir = tempfile.mkdtemp(prefix="reelflow-redis-")
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}127.0.0.1:{self.port}/0"
+
+    def start(self, timeout: float = 20.0) -> RedisProcess:
+        args = [
+            self.binary,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", self._dir,
+        ]  # fmt: skip
+        if self.password:
+            args += ["--requirepass", self.password]
+        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"redis-server exited with code {self._proc.returncode}")
+            if _redis_answers(self.url):
+                return self
+            time.sleep(0.05)
+        self.kill()
+        raise RuntimeError(f"redis-server did not answer on port {self.port} within {timeout}s")
+
+    def pause(self) -> None:
+        """Freeze it (SIGSTOP): connections stay open but nothing answers, like a stuck server."""
+        if self._proc and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """Stop it abruptly (SIGKILL), as a crash would."""
+        if self._proc and self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait(10)
+
+    def close(self) -> None:
+        self.resume()
+        self.kill()
+        shutil.rmtree(self._dir, ignore_errors=True)
+
+
+@contextmanager
+def redis_process(password: str | None = None) -> Iterator[RedisProcess]:
+    """A throwaway redis-server started from its binary, stopped and removed afterwards."""
+    server = RedisProcess(password=password)
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+@contextmanager
+def redis_server() -> Iterator[str]:
+    """Yield a redis:// URL: REELFLOW_TEST_REDIS_URL, else localhost:6379, else a throwaway
+    redis-server on a free port. Shared servers are never flushed: tests use their own prefix."""
+    if url := os.environ.get("REELFLOW_TEST_REDIS_URL"):
+        if not _redis_answers(url):
+            raise RuntimeError("REELFLOW_TEST_REDIS_URL is set but no Redis answers there")
+        yield url
+        return
+    if _redis_answers("redis://127.0.0.1:6379/0"):
+        yield "redis://127.0.0.1:6379/0"
+        return
+    with redis_process() as server:
+        yield server.url
+
+
+def redis_env_values(url: str, prefix: str) -> dict[str, str]:
+    """The seed's REDIS_* variables for a redis:// URL, with reelflow's key prefix."""
+    parts = urlsplit(url)
+    values = {
+        "USE_REDIS": "true",
+        "REDIS_HOST": parts.hostname or "127.0.0.1",
+        "REDIS_PORT": str(parts.port or 6379),
+        "REDIS_DB": (parts.path.strip("/") or "0"),
+        "REELFLOW_REDIS_KEY_PREFIX": prefix,
+    }
+    if parts.password:
+        values["REDIS_PASSWORD"] = parts.password
+    return values

@@ -1,0 +1,182 @@
+"""The presign-warmup flow and the `reelflow urls` / `reelflow warmup` commands, end to end:
+PostgreSQL, moto's S3 over HTTP, a real Redis, a local origin and a Prefect test server."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+import redis
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+from typer.testing import CliRunner
+
+from flows.import_episodes import import_episodes
+from flows.presign_warmup import WarmupRequest, presign_warmup
+from reelflow import catalog, resources, urls
+from reelflow.cli import app
+from reelflow.manifest import parse_manifest
+from reelflow.sandbox.media import photo_jpeg, preview_webm
+from reelflow.sandbox.origin import Fault, Origin
+from reelflow.settings import get_settings
+from reelflow.sigv4 import query_params
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def serve_movie(origin: Origin, movie_id: str, episodes: int, seed: int = 0, faults=None) -> dict:
+    faults = faults or {}
+    data = {"movie_id": movie_id, "title": movie_id, "episodes": []}
+    for n in range(1, episodes + 1):
+        thumb, preview = f"/{movie_id}/{seed}/{n}/t.jpg", f"/{movie_id}/{seed}/{n}/p.webm"
+        jpeg = photo_jpeg(width=320, height=180, seed=seed * 100 + n)
+        origin.add(thumb, jpeg, "image/jpeg")
+        origin.add(
+            preview,
+            preview_webm(seconds=0.2, seed=seed * 100 + n),
+            "video/webm",
+            faults=faults.get(n, []),
+        )
+        data["episodes"].append(
+            {
+                "number": n,
+                "title": f"Episode {n}",
+                "thumbnail_url": origin.url(thumb),
+                "video_preview_url": origin.url(preview),
+            }
+        )
+    return data
+
+
+def import_movie(origin: Origin, movie_id: str, episodes: int, seed: int = 0, faults=None):
+    state = import_episodes(
+        parse_manifest(serve_movie(origin, movie_id, episodes, seed, faults)), return_state=True
+    )
+    return state.result(raise_on_failure=False)
+
+
+def cached_names(redis_env) -> set[str]:
+    client = redis.Redis.from_url(redis_env["url"], decode_responses=True)
+    try:
+        prefix = redis_env["REELFLOW_REDIS_KEY_PREFIX"]
+        return {name.removeprefix(prefix) for name in client.scan_iter(match=f"{prefix}*")}
+    finally:
+        client.close()
+
+
+def latest_artifact(key: str):
+    with get_client(sync_client=True) as client:
+        found = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])), limit=1
+        )
+    return found[0] if found else None
+
+
+@pytest.fixture()
+def movies(env, redis_env):
+    """Two imported movies: mv-old (2 episodes), then mv-new (3 episodes, ep3's preview lost)."""
+    with Origin() as origin:
+        import_movie(origin, "mv-old", 2)
+        summary = import_movie(origin, "mv-new", 3, faults={3: [Fault.status(404, times=None)]})
+    assert (summary.stored, summary.failed) == (5, 1)
+    urls.reset()  # the app's processes start with an empty memory tier
+    return env
+
+
+def test_recent_stored_urls_newest_movie_first(movies):
+    found = catalog.recent_stored_urls(resources.engine(), 5)
+    bucket = movies["S3_BUCKET_NAME"]
+    assert found[:5] == [
+        f"s3://{bucket}/episode-thumbnails/mv-new/ep1_thumb.webp",
+        f"s3://{bucket}/episode-previews/mv-new/ep1_preview.webm",
+        f"s3://{bucket}/episode-thumbnails/mv-new/ep2_thumb.webp",
+        f"s3://{bucket}/episode-previews/mv-new/ep2_preview.webm",
+        f"s3://{bucket}/episode-thumbnails/mv-new/ep3_thumb.webp",  # its preview is temporary
+    ]
+    assert len(found) == 9
+    assert catalog.recent_stored_urls(resources.engine(), 1) == found[:5]
+
+
+def test_warmup_signs_then_finds_them_cached_and_the_app_gets_redis_hits(movies, redis_env):
+    report = presign_warmup(WarmupRequest(top=1, batch_size=2))
+    assert (report.urls, report.signed, report.cached, report.batches) == (5, 5, 0, 3)
+    assert report.mode == "redis" and report.top_movies == 1
+    names = cached_names(redis_env)
+    assert len(names) == 5 and all("/mv-new/" in name for name in names)
+
+    artifact = latest_artifact("presign-warmup")
+    assert artifact is not None and "| 1 | 5 | 5 | 0 | 3 |" in artifact.data
+
+    again = presign_warmup(WarmupRequest(top=1))
+    assert (again.urls, again.signed, again.cached, again.batches) == (5, 0, 5, 1)
+
+    urls.reset()  # an app process: nothing in memory, everything in Redis
+    stored = catalog.recent_stored_urls(resources.engine(), 1)
+    page = urls.resolver().resolve(stored)
+    assert (page.redis_hits, page.signed) == (5, 0)
+
+
+def test_warmup_default_top_comes_from_settings(movies, monkeypatch):
+    from reelflow.settings import reset_settings
+
+    monkeypatch.setenv("REELFLOW_WARMUP_TOP_MOVIES", "2")
+    reset_settings()
+    report = presign_warmup()
+    assert (report.top_movies, report.urls, report.signed) == (2, 9, 9)
+
+
+def test_reimport_with_new_bytes_invalidates_cached_urls(movies, redis_env):
+    presign_warmup(WarmupRequest(top=2))
+    bucket = get_settings().s3_bucket_name
+    before = urls.asset_urls([f"s3://{bucket}/episode-thumbnails/mv-old/ep1_thumb.webp"])
+    assert len(cached_names(redis_env)) == 9
+    with Origin() as origin:
+        summary = import_movie(origin, "mv-old", 2, seed=7)  # different bytes: replaced
+    assert summary.uploaded == 4
+    left = cached_names(redis_env)
+    assert len(left) == 5 and not any("/mv-old/" in name for name in left)
+    after = urls.asset_urls([f"s3://{bucket}/episode-thumbnails/mv-old/ep1_thumb.webp"])
+    assert after != before, "the app gets a new URL for the new bytes"
+
+
+def test_cli_urls_json_gives_working_urls_and_passes_temporary_ones(movies):
+    result = CliRunner().invoke(app, ["urls", "mv-new", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["movie_id"] == "mv-new"
+    episodes = {e["episode"]: e for e in data["episodes"]}
+    assert sorted(episodes) == [1, 2, 3]
+    thumb = episodes[1]["thumbnail_url"]
+    assert "/episode-thumbnails/mv-new/ep1_thumb.webp?" in thumb
+    assert query_params(thumb)["X-Amz-Expires"] == "3600"
+    response = httpx.get(thumb, timeout=10, trust_env=False)
+    assert response.status_code == 200 and response.content[:4] == b"RIFF"
+    assert episodes[3]["preview_from"] == "temporary"
+    assert episodes[3]["video_preview_url"].startswith("http://127.0.0.1:")
+    assert "X-Amz-Signature" not in episodes[3]["video_preview_url"]
+
+    again = json.loads(CliRunner().invoke(app, ["urls", "mv-new", "--json"]).stdout)
+    assert again == data, "the same URLs while they are cached"
+
+
+def test_cli_urls_table(movies):
+    result = CliRunner().invoke(app, ["urls", "mv-new"])
+    assert result.exit_code == 0, result.output
+    assert "movie mv-new" in result.output
+    assert result.output.count("stored") == 5 and result.output.count("temporary") == 1
+    assert "X-Amz-" in result.output
+
+
+def test_cli_urls_unknown_movie_is_one_line_and_exit_1(movies):
+    result = CliRunner().invoke(app, ["urls", "no-such-movie"])
+    assert result.exit_code == 1
+    assert "no episodes" in result.output and len(result.output.strip().splitlines()) == 1
+
+
+def test_cli_warmup(movies, redis_env):
+    result = CliRunner().invoke(app, ["warmup", "--top", "1", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert (report["urls"], report["signed"], report["batches"]) == (5, 5, 1)
+    assert len(cached_names(redis_env)) == 5
