@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test lint bench clean demo-stop up down deploy
+.PHONY: install system-deps demo test lint bench clean demo-stop up down deploy
 
 $(UV):
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet uv
@@ -21,7 +21,12 @@ demo: install  ## import a sample movie of 10 episodes on zero-config defaults
 demo-stop:  ## stop the demo's background S3 endpoint
 	$(PY) -c "from reelflow.sandbox.demo import stop_s3; stop_s3()"
 
-test: install  ## the whole test suite against real PostgreSQL, Redis, S3 (moto) and Prefect
+system-deps:  ## Debian's chromium for the UI test (browser downloads are not used)
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium (UI test)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install system-deps  ## the whole suite against real PostgreSQL, Redis, S3 (moto), Prefect
 	$(VENV)/bin/pytest -q
 
 up: install  ## local stack: Prefect server + UI, a worker, local S3
@@ -32,6 +37,12 @@ down:  ## stop what `make up` started
 
 deploy: install  ## create the work pool, queues, concurrency limits and deployments (idempotent)
 	$(VENV)/bin/reelflow deploy
+
+bench: install  ## every benchmark; each prints figures against a baseline from the same run
+	$(VENV)/bin/reelflow bench compress .reelflow/bench-images --generate 40 --json
+	$(VENV)/bin/reelflow bench presign --json
+	$(VENV)/bin/reelflow bench sweep --objects 10000 --json
+	$(VENV)/bin/reelflow bench import --episodes 200 --plain --json
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -9,7 +9,10 @@ Rules, in order:
    with `TooLarge` before any pixel is decoded. Pillow's own bomb guard is turned into
    `TooLarge` too. Nothing global (`Image.MAX_IMAGE_PIXELS`, warning filters) is changed.
 3. EXIF orientation is applied; the output carries no EXIF, so no orientation tag.
-4. The image is fitted within max_width x max_height, aspect ratio kept, never upscaled.
+4. The image is fitted within max_width x max_height, aspect ratio kept, never upscaled, with a
+   Lanczos-3 filter: libvips' (through pyvips, ~4x faster) when the policy's resampler is "auto"
+   and pyvips is installed, else Pillow's LANCZOS. Everything else (decoding, modes, EXIF, ICC,
+   encoding, fallbacks) is Pillow either way; libvips only resamples 8-bit L and RGB pixels.
 5. WebP at the policy's quality. The original bytes are kept instead (compressed=False, with
    their own extension and Content-Type) when Pillow cannot decode them, when encoding fails,
    or when the WebP would not be smaller.
@@ -17,17 +20,19 @@ Rules, in order:
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import struct
 from dataclasses import dataclass
+from typing import Any, Literal
 
 from PIL import Image
 
 from reelflow.errors import TooLarge
 from reelflow.media import SNIFF_BYTES, expect_kind
 
-__all__ = ["CompressedImage", "ImagePolicy", "compress_image"]
+__all__ = ["CompressedImage", "ImagePolicy", "compress_image", "resampler_in_use"]
 
 _WEBP = ("image/webp", "webp")
 _ORIENTATION_TAG = 0x0112
@@ -74,17 +79,25 @@ _REDUCING_GAP = 3.0  # Pillow: ">= 3.0 is indistinguishable from fair resampling
 # 36.55 dB against a full-size fair downscale vs 36.56 dB decoding at full size (factor 2 never
 # drafts there), at 100 ms instead of 164 ms.
 _DRAFT_FACTOR = 1.5
+# Modes whose pixels libvips resamples (8-bit, no alpha to premultiply): bands per pixel.
+_VIPS_BANDS = {"L": 1, "RGB": 3}
 
 
 @dataclass(frozen=True)
 class ImagePolicy:
-    """How to compress: the bounding box, WebP quality and method, and the pixel cap."""
+    """How to compress: the bounding box, WebP quality and method, the pixel cap, the resampler.
+
+    resampler "auto" resizes with libvips when pyvips is importable (same Lanczos-3 kernel and
+    pixel geometry, about 4x faster than Pillow's on 1080p) and with Pillow otherwise; "pillow"
+    always uses Pillow.
+    """
 
     max_width: int = 1280
     max_height: int = 720
     quality: int = 85
     max_pixels: int = 40_000_000
     method: int = 4  # libwebp effort, 0 (fast) .. 6 (small)
+    resampler: Literal["auto", "pillow"] = "auto"
 
     def __post_init__(self) -> None:
         if self.max_width < 1 or self.max_height < 1:
@@ -95,6 +108,8 @@ class ImagePolicy:
             raise ValueError("max_pixels must be at least 1")
         if not 0 <= self.method <= 6:
             raise ValueError("method must be within 0..6")
+        if self.resampler not in ("auto", "pillow"):
+            raise ValueError("resampler must be 'auto' or 'pillow'")
 
 
 @dataclass(frozen=True)
@@ -176,6 +191,64 @@ def _resizable(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
 
 
+@functools.cache
+def _pyvips() -> Any | None:
+    """The pyvips module if it and libvips load (optional: pyvips + pyvips-binary), else None."""
+    try:
+        import pyvips  # type: ignore[import-not-found, unused-ignore]
+    except (ImportError, OSError):  # not installed, or libvips itself missing
+        return None
+    return pyvips
+
+
+def _resize_vips(
+    im: Image.Image, target: tuple[int, int], box: tuple[float, float, float, float] | None
+) -> Image.Image | None:
+    """Lanczos-3 resize of a whole L/RGB image by libvips; None when libvips cannot do it.
+
+    Only whole images: a JPEG draft box that is not the decoded size (odd dimensions decoded
+    at 1/2, 1/4 or 1/8) is left to Pillow, since libvips centres its output on the input and
+    would shift the picture by a fraction of a pixel there.
+    """
+    vips = _pyvips()
+    bands = _VIPS_BANDS.get(im.mode)
+    if vips is None or bands is None or (box is not None and box != (0, 0, *im.size)):
+        return None
+    width, height = target
+    try:
+        small = vips.Image.new_from_memory(im.tobytes(), im.width, im.height, bands, "uchar")
+        small = small.resize(
+            width / im.width, vscale=height / im.height, kernel="lanczos3", gap=_REDUCING_GAP
+        )
+        if (small.width, small.height) != target:
+            return None
+        pixels = small.write_to_memory()
+    except vips.Error:  # e.g. a libvips too old for `gap`: Pillow does it instead
+        return None
+    return Image.frombytes(im.mode, target, pixels)
+
+
+def _resize(
+    im: Image.Image,
+    target: tuple[int, int],
+    box: tuple[float, float, float, float] | None,
+    policy: ImagePolicy,
+) -> Image.Image:
+    if policy.resampler == "auto":
+        resized = _resize_vips(im, target, box)
+        if resized is not None:
+            return resized
+    return im.resize(target, Image.Resampling.LANCZOS, box=box, reducing_gap=_REDUCING_GAP)
+
+
+def resampler_in_use(policy: ImagePolicy = ImagePolicy()) -> str:
+    """What resizes L/RGB images under `policy`: 'libvips X.Y.Z' or 'pillow'."""
+    vips = _pyvips() if policy.resampler == "auto" else None
+    if vips is None:
+        return "pillow"
+    return "libvips " + ".".join(str(vips.version(i)) for i in range(3))
+
+
 def _webp_ready(im: Image.Image) -> Image.Image:
     if im.mode in ("RGB", "RGBA"):
         return im
@@ -240,9 +313,7 @@ def compress_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> Compress
             icc = im.info.get("icc_profile") if im.mode in ("RGB", "RGBA") else None
             work = _resizable(im)
             if target != work.size or box is not None:
-                work = work.resize(
-                    target, Image.Resampling.LANCZOS, box=box, reducing_gap=_REDUCING_GAP
-                )
+                work = _resize(work, target, box, policy)
             if orientation != 1:
                 work = work.transpose(_TRANSPOSE[orientation])
             work = _webp_ready(work)
