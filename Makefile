@@ -46,7 +46,7 @@ bench: install  ## every benchmark; each prints figures against a baseline from 
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy --strict reelflow/keys.py reelflow/imaging.py reelflow/urlguard.py reelflow/errors.py reelflow/backoff.py reelflow/media.py reelflow/cache.py reelflow/breaker.py reelflow/sigv4.py
+	$(VENV)/bin/mypy --strict reelflow/keys.py reelflow/imaging.py reelflow/urlguard.py reelflow/errors.py reelflow/backoff.py reelflow/media.py reelflow/cache.py reelflow/breaker.py reelflow/sigv4.py reelflow/cleanup.py
 	$(VENV)/bin/mypy reelflow flows tasks
 
 clean:

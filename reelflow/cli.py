@@ -109,6 +109,14 @@ def run_import(manifest: Any, *, show_progress: bool = True) -> Any:
 def import_command(
     manifest_path: Annotated[Path, typer.Argument(metavar="MANIFEST.json")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON")] = False,
+    submit: Annotated[
+        bool,
+        typer.Option(
+            "--submit",
+            help="Queue the import for a Prefect worker and print the run id at once "
+            "(the same manifest twice gives the same run)",
+        ),
+    ] = False,
 ) -> None:
     """Import a movie's episode previews from a manifest into S3."""
     from reelflow.manifest import load_manifest
@@ -117,6 +125,11 @@ def import_command(
         manifest = load_manifest(manifest_path)
     except ReelflowError as exc:
         _fail(str(exc))
+    if submit:
+        from reelflow.cli_ops import submit_import_command
+
+        submit_import_command(manifest, as_json=as_json)
+        return
     _require_schema()
     _state, summary = run_import(manifest, show_progress=not as_json)
     if isinstance(summary, BaseException):
@@ -148,13 +161,24 @@ def _register_command_groups() -> None:
 _register_command_groups()
 
 
-def main() -> None:  # pragma: no cover - console entry point
+def main() -> None:
+    """Console entry point: reelflow's own errors and an unreachable database become one line
+    on stderr and exit code 2, never a traceback."""
+    from sqlalchemy.exc import OperationalError
+
     try:
-        app()
+        app(standalone_mode=True)
     except ReelflowError as exc:
-        _fail(str(exc))
-    finally:
-        sys.stdout.flush()
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        sys.exit(2)
+    except OperationalError as exc:
+        from reelflow.settings import get_settings
+
+        where = get_settings().safe_summary()["database_url"]
+        err.print(
+            f"[bold red]error:[/] cannot use the database {where}: {exc.orig}", highlight=False
+        )
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,7 +17,6 @@ from reelflow.models import AssetJob, Stored
 __all__ = [
     "URL_COLUMNS",
     "asset_rows",
-    "episodes_of",
     "record_failed",
     "record_stored",
     "upsert_manifest",
@@ -243,17 +242,6 @@ def asset_rows(engine: Engine, movie_id: str) -> Sequence[Any]:
         ).all()
 
 
-def episodes_of(engine: Engine, movie_id: str) -> Sequence[Any]:
-    with engine.connect() as conn:
-        return (
-            conn.execute(
-                select(Episode).where(Episode.movie_id == movie_id).order_by(Episode.number)
-            )
-            .scalars()
-            .all()
-        )
-
-
 # --- cleanup: delete a movie, purge queue, orphan sweep, backfill (appended) -------------
 
 from collections.abc import Iterable  # noqa: E402
@@ -271,12 +259,14 @@ from reelflow.cleanup import (  # noqa: E402
 )
 from reelflow.keys import is_managed_key, parse_s3_url  # noqa: E402
 
+_INTERRUPTED = "backfill interrupted before this asset was recorded"
 _REVIVED_ERROR = (
     "object deleted by a cleanup that raced the recording of this asset; "
     "a backfill imports it again"
 )
 
 
+@db_errors
 def delete_movie_rows(engine: Engine, movie_id: str) -> MovieDeletion:
     """Delete a movie, its episodes and assets and, in the same transaction, queue every
     managed object they reference in purge_queue (the outbox), so no key is ever forgotten."""
@@ -359,6 +349,7 @@ def _referenced(conn: Connection, pairs: Iterable[tuple[str, str]]) -> set[tuple
     return found
 
 
+@db_errors
 def page_references(
     engine: Engine, bucket: str, keys: Sequence[str]
 ) -> tuple[frozenset[str], frozenset[str]]:
@@ -366,24 +357,34 @@ def page_references(
     if not keys:
         return frozenset(), frozenset()
     keys = list(keys)
-    urls = [s3_url(bucket, key) for key in keys]
-    stmt: Any = union_all(
-        select(literal("ref").label("tag"), Asset.key.label("value")).where(
-            Asset.bucket == bucket, Asset.key.in_(keys)
-        ),
-        select(literal("url").label("tag"), Episode.thumbnail_url.label("value")).where(
-            Episode.thumbnail_url.in_(urls)
-        ),
-        select(literal("url").label("tag"), Episode.video_preview_url.label("value")).where(
-            Episode.video_preview_url.in_(urls)
-        ),
-        select(literal("owed").label("tag"), PurgeItem.key.label("value")).where(
-            PurgeItem.bucket == bucket, PurgeItem.key.in_(keys)
-        ),
-    )
+    wanted = set(keys)
+    # Episode URLs have no index (temporary URLs can be longer than a B-tree row allows), so
+    # they are matched by range: the page's keys are contiguous in S3's (bytewise) order, so
+    # any URL naming one of them sorts between the URLs of the first and the last. Compared
+    # bytewise (COLLATE "C" on PostgreSQL; SQLite's default); exact matches are kept below.
+    low, high = s3_url(bucket, min(keys)), s3_url(bucket, max(keys))
+
+    def in_range(column: Any, conn: Connection) -> Any:
+        value = column.collate("C") if conn.dialect.name == "postgresql" else column
+        return and_(value >= low, value <= high)
+
     referenced: set[str] = set()
     owed: set[str] = set()
     with engine.connect() as conn:
+        stmt: Any = union_all(
+            select(literal("ref").label("tag"), Asset.key.label("value")).where(
+                Asset.bucket == bucket, Asset.key.in_(keys)
+            ),
+            select(literal("url").label("tag"), Episode.thumbnail_url.label("value")).where(
+                in_range(Episode.thumbnail_url, conn)
+            ),
+            select(literal("url").label("tag"), Episode.video_preview_url.label("value")).where(
+                in_range(Episode.video_preview_url, conn)
+            ),
+            select(literal("owed").label("tag"), PurgeItem.key.label("value")).where(
+                PurgeItem.bucket == bucket, PurgeItem.key.in_(keys)
+            ),
+        )
         for tag, value in conn.execute(stmt):
             if tag == "owed":
                 owed.add(value)
@@ -391,13 +392,15 @@ def page_references(
                 referenced.add(value)
             else:
                 parsed = parse_s3_url(value)
-                if parsed and parsed[0] == bucket:
+                if parsed and parsed[0] == bucket and parsed[1] in wanted:
                     referenced.add(parsed[1])
     return frozenset(referenced), frozenset(owed)
 
 
+@db_errors
 def bucket_reference_count(engine: Engine, bucket: str) -> int:
-    """How many objects of `bucket` the database records (asset keys + episode s3:// URLs)."""
+    """How many references to objects of `bucket` the database holds: asset rows with a key
+    plus episode s3:// URLs (an object stored by reelflow usually counts twice)."""
     prefix = s3_url(bucket, "")
     with engine.connect() as conn:
         assets = conn.execute(
@@ -405,19 +408,18 @@ def bucket_reference_count(engine: Engine, bucket: str) -> int:
             .select_from(Asset)
             .where(Asset.bucket == bucket, Asset.key.is_not(None))
         ).scalar_one()
-        episodes = conn.execute(
-            select(func.count())
-            .select_from(Episode)
-            .where(
-                or_(
-                    Episode.thumbnail_url.startswith(prefix, autoescape=True),
-                    Episode.video_preview_url.startswith(prefix, autoescape=True),
-                )
-            )
-        ).scalar_one()
-    return int(assets) + int(episodes)
+        urls = sum(
+            conn.execute(
+                select(func.count())
+                .select_from(Episode)
+                .where(column.startswith(prefix, autoescape=True))
+            ).scalar_one()
+            for column in (Episode.thumbnail_url, Episode.video_preview_url)
+        )
+    return int(assets) + int(urls)
 
 
+@db_errors
 def owed_batch(
     engine: Engine, *, after_id: int, limit: int, keys: Sequence[str] | None = None
 ) -> tuple[PurgePlan, int]:
@@ -468,6 +470,7 @@ def _flag_revived(conn: Connection, pairs: Sequence[tuple[str, str]]) -> int:
     return flagged
 
 
+@db_errors
 def settle_purge(
     engine: Engine, deleted: Sequence[OwedKey], failed: Sequence[tuple[OwedKey, str]]
 ) -> int:
@@ -485,6 +488,7 @@ def settle_purge(
         return _flag_revived(conn, [(r.bucket, r.key) for r in deleted]) if deleted else 0
 
 
+@db_errors
 def settle_sweep(
     engine: Engine, bucket: str, deleted: Sequence[str], failed: Sequence[tuple[str, str]]
 ) -> int:
@@ -517,6 +521,7 @@ def settle_sweep(
         return _flag_revived(conn, [(bucket, key) for key in deleted]) if deleted else 0
 
 
+@db_errors
 def purge_queue_rows(engine: Engine) -> Sequence[Any]:
     """Every purge_queue row, oldest first (for reports and tests)."""
     with engine.connect() as conn:
@@ -561,6 +566,7 @@ def _missing_rows(kind: str) -> Any:
     )
 
 
+@db_errors
 def count_backfill(engine: Engine, now: datetime | None = None) -> int:
     """How many assets (existing rows and missing ones) need a backfill now."""
     stale = (now or utcnow()) - CLAIM_TTL
@@ -616,6 +622,7 @@ def _jobs(conn: Connection, asset_ids: Sequence[int]) -> list[tuple[int, AssetJo
     return out
 
 
+@db_errors
 def claim_backfill(
     engine: Engine, *, after_id: int, limit: int, now: datetime | None = None
 ) -> tuple[list[tuple[int, AssetJob]], int]:
@@ -643,11 +650,7 @@ def claim_backfill(
             conn.execute(
                 update(Asset)
                 .where(Asset.id.in_(pick.scalar_subquery()))
-                .values(
-                    claimed_at=now,
-                    updated_at=now,
-                    status=case((Asset.status == "failed", "pending"), else_=Asset.status),
-                )
+                .values(claimed_at=now)
                 .returning(Asset.id)
             )
             .scalars()
@@ -697,14 +700,26 @@ def claim_backfill(
     return [(asset_id, job) for asset_id, job in jobs if job is not None], max(last, after_id)
 
 
+@db_errors
 def release_claims(engine: Engine, asset_ids: Sequence[int]) -> None:
-    """Give claimed assets back (end of a backfill batch), whatever their outcome."""
+    """Give claimed assets back (end of a backfill batch). An asset still pending was never
+    recorded (the batch was interrupted): it is marked failed, so the next run retries it."""
     if not asset_ids:
         return
+    pending = Asset.status == "pending"
     with engine.begin() as conn:
-        conn.execute(update(Asset).where(Asset.id.in_(list(asset_ids))).values(claimed_at=None))
+        conn.execute(
+            update(Asset)
+            .where(Asset.id.in_(list(asset_ids)))
+            .values(
+                claimed_at=None,
+                status=case((pending, "failed"), else_=Asset.status),
+                last_error=case((pending, _INTERRUPTED), else_=Asset.last_error),
+            )
+        )
 
 
+@db_errors
 def backfill_candidates(
     engine: Engine, *, limit: int, now: datetime | None = None
 ) -> list[dict[str, Any]]:

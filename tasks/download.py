@@ -7,28 +7,32 @@ import time
 import uuid
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NONE
 
+from deployments.limits import origin_slot
 from reelflow import resources
 from reelflow.errors import OriginThrottled
 from reelflow.fetch import fetch_to_file
 from reelflow.models import AssetJob, Downloaded
 from reelflow.settings import get_settings
 from reelflow.urlguard import FetchPolicy, redact
+from tasks.log import run_logger
 from tasks.retry import attempt_number, tag_attempts
 
 
 @task(name="download", cache_policy=NONE)
 def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
     settings = get_settings()
-    logger = get_run_logger()
+    logger = run_logger()
     max_bytes = settings.max_image_bytes if job.kind == "thumbnail" else settings.max_video_bytes
     policy = FetchPolicy.from_settings(settings)
     path = Path(spool_dir) / f"{uuid.uuid4().hex}.src"
     logger.info("Downloading %s from %s", job.label, redact(job.source_url))
     try:
-        with open(path, "wb") as dest:
+        # One slot of the origin host's global limit (no-op unless settings.global_limits);
+        # released before any Retry-After wait below.
+        with open(path, "wb") as dest, origin_slot(job.source_url, settings):
             result = fetch_to_file(
                 job.source_url,
                 dest,

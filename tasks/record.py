@@ -5,10 +5,9 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NONE
 
-from reelflow import repository, resources, urls
-from reelflow.keys import s3_url
+from reelflow import repository, resources
 from reelflow.models import AssetJob, Stored
-from tasks.log import run_logger
+from tasks.invalidate import forget_cached_urls
 
 
 @task(name="record-stored", cache_policy=NONE, retries=2, retry_delay_seconds=1)
@@ -20,18 +19,8 @@ def record_stored(stored: Stored) -> Stored:
     """
     repository.record_stored(resources.engine(), stored, attempts=stored.prepared.attempts)
     if stored.uploaded:
-        forget_cached_url(stored)
+        forget_cached_urls(stored.bucket, [stored.key])
     return stored
-
-
-def forget_cached_url(stored: Stored) -> None:
-    """Invalidate the key's cached URLs; a failure is logged, never fails the task."""
-    try:
-        urls.invalidate([s3_url(stored.bucket, stored.key)])
-    except Exception as exc:
-        run_logger().warning(
-            "Could not invalidate cached URLs of %s: %s: %s", stored.key, type(exc).__name__, exc
-        )
 
 
 @task(name="record-failures", cache_policy=NONE, retries=2, retry_delay_seconds=1)

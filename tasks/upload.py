@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from prefect import get_run_logger, task
+from prefect import task
 from prefect.cache_policies import NONE
 
+from deployments.limits import s3_slot
 from reelflow import resources, s3
 from reelflow.keys import asset_key
 from reelflow.models import Prepared, Stored
 from reelflow.settings import get_settings
+from tasks.log import run_logger
 from tasks.retry import attempt_number
 
 
@@ -23,23 +25,28 @@ def upload_asset(prepared: Prepared) -> Stored:
     key = asset_key(job.kind, job.movie_id, job.number, prepared.ext)
     client = resources.s3_client(settings)
     try:
-        if s3.head_sha256(client, bucket, key) == prepared.sha256:
-            get_run_logger().info("Already in S3 with the same sha256: %s", key)
-            uploaded = False
-        else:
-            get_run_logger().info("Uploading to S3: %s (%d bytes)", key, prepared.bytes)
-            s3.upload_file(
-                client,
-                prepared.path,
-                bucket,
-                key,
-                content_type=prepared.content_type,
-                cache_control=settings.cache_control,
-                sha256=prepared.sha256,
-                multipart_threshold=settings.multipart_threshold,
-                multipart_chunksize=settings.multipart_chunksize,
-            )
-            uploaded = True
+        # The HEAD and the upload hold slots of the global S3 limit, taken once for both (each
+        # take costs API calls); a multipart upload sends up to 4 parts at once
+        # (reelflow.s3.upload_file). A no-op unless settings.global_limits.
+        multipart = prepared.bytes >= settings.multipart_threshold
+        with s3_slot(settings, occupy=4 if multipart else 1):
+            if s3.head_sha256(client, bucket, key) == prepared.sha256:
+                run_logger().info("Already in S3 with the same sha256: %s", key)
+                uploaded = False
+            else:
+                run_logger().info("Uploading to S3: %s (%d bytes)", key, prepared.bytes)
+                s3.upload_file(
+                    client,
+                    prepared.path,
+                    bucket,
+                    key,
+                    content_type=prepared.content_type,
+                    cache_control=settings.cache_control,
+                    sha256=prepared.sha256,
+                    multipart_threshold=settings.multipart_threshold,
+                    multipart_chunksize=settings.multipart_chunksize,
+                )
+                uploaded = True
     except Exception as exc:
         exc.attempts = prepared.attempts + attempt_number() - 1  # type: ignore[attr-defined]
         raise

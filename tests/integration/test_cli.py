@@ -78,3 +78,28 @@ def test_import_prints_json_summary_and_exit_code(env, tmp_path):
     assert (summary["stored"], summary["failed"]) == (3, 1)
     failed = [line for line in summary["lines"] if line["status"] == "failed"]
     assert failed[0]["episode"] == 2 and "404" in failed[0]["error"]
+
+
+def test_unreachable_database_is_one_line_not_a_traceback(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from reelflow.sandbox.s3server import free_port
+
+    path = tmp_path / "m.json"
+    path.write_text('{"movie_id": "m1", "episodes": []}')
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgresql+psycopg://nobody:pw-not-shown@127.0.0.1:{free_port()}/x",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "reelflow.cli", "import", str(path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "cannot use the database" in result.stderr
+    assert "Traceback" not in result.stderr and "pw-not-shown" not in result.stderr

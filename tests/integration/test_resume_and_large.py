@@ -60,7 +60,10 @@ def test_killed_run_is_completed_by_the_next_one(env, tmp_path):
         state, summary = run(data)
     assert state.is_completed(), state.message
     assert summary.skipped == stored_before
-    assert summary.uploaded == 12 - stored_before
+    assert summary.stored == 12 - stored_before
+    # An object uploaded just before the kill, but not yet recorded, is found by its sha256
+    # and not uploaded again: at most the unrecorded assets are uploaded.
+    assert summary.uploaded <= 12 - stored_before
     episodes, assets = db_state("mv-killed")
     assert len(episodes) == 6 and len(assets) == 12
     assert all(a.status == "stored" for a in assets.values())

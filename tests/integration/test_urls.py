@@ -20,11 +20,10 @@ from services import redis_env_values, redis_process
 from reelflow import resources, urls
 from reelflow.cache import Entry
 from reelflow.errors import InvalidKey
-from reelflow.models import AssetJob, Prepared, Stored
 from reelflow.settings import get_settings, reset_settings
 from reelflow.sigv4 import query_params
 from reelflow.urls import UrlResolver
-from tasks.record import forget_cached_url  # imports Prefect (it configures logging)
+from tasks.invalidate import forget_cached_urls  # imports Prefect (it configures logging)
 
 FAKE_S3 = {
     "S3_ENDPOINT": "http://127.0.0.1:9",  # signing is local: nothing is ever sent here
@@ -485,11 +484,11 @@ def test_presigned_url_fetches_the_object_and_matches_botocore(env, monkeypatch)
     urls.reset()
 
 
-def test_failed_invalidation_after_an_upload_is_logged_not_raised(fake_s3, caplog):
-    job = AssetJob(1, "mv", 1, "thumbnail", "https://tmp.example/t.jpg")
-    prepared = Prepared(job, "/nonexistent", "image/webp", "webp", 1, "0" * 64, 1, "0" * 64)
-    bad = Stored(prepared=prepared, bucket="media", key="not/managed.txt", uploaded=True)
+def test_failed_invalidation_is_logged_not_raised(caplog):
     reset_settings()
     with caplog.at_level(logging.WARNING):
-        forget_cached_url(bad)  # InvalidKey inside: logged, never raised
-    assert "Could not invalidate cached URLs of not/managed.txt: InvalidKey" in caplog.text
+        forget_cached_urls("media", ["not/managed.txt"])  # InvalidKey inside: logged, not raised
+    assert (
+        "Could not invalidate cached URLs of 1 keys (s3://media/not/managed.txt...)" in caplog.text
+    )
+    assert "InvalidKey" in caplog.text

@@ -1,0 +1,107 @@
+"""Submit an import to the `import` deployment and return at once: Prefect's queue holds it.
+
+The run is created through the Prefect API (`run_deployment(..., timeout=0)`) and waits in the
+work pool's `critical` queue, stored in Prefect's database, until a worker takes it; it
+survives a restart of the server, of the workers and of the caller.
+
+Idempotency: the key is the movie id plus the sha256 of the manifest's canonical JSON (the
+validated manifest, keys sorted), and Prefect keeps one run per deployment and key. Submitting
+the same manifest twice (a double click, a client retry after a timeout) returns the first
+run instead of creating another. Submitting a changed manifest (new URLs, new episodes)
+creates a new run. To run an identical manifest again, retry its run in the UI.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from reelflow.errors import ReelflowError
+from reelflow.manifest import Manifest
+
+__all__ = [
+    "IMPORT_DEPLOYMENT",
+    "Submitted",
+    "canonical_json",
+    "idempotency_key",
+    "submit_import",
+    "submit_run",
+]
+
+IMPORT_DEPLOYMENT = "import-episodes/import"
+
+
+def canonical_json(manifest: Manifest) -> str:
+    """The manifest as validated (defaults filled in, whitespace stripped), keys sorted."""
+    return json.dumps(
+        manifest.model_dump(mode="json"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def idempotency_key(manifest: Manifest) -> str:
+    digest = hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
+    return f"import:{manifest.movie_id}:{digest}"
+
+
+@dataclass(frozen=True)
+class Submitted:
+    run: Any  # prefect FlowRun
+    new: bool  # False: this manifest had been submitted before; `run` is that run
+
+
+def _earlier_run(key: str) -> Any | None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=[key])),
+            limit=1,
+        )
+    return runs[0] if runs else None
+
+
+def submit_run(manifest: Manifest, *, work_queue_name: str | None = None) -> Submitted:
+    """Create (or find) the import run for this manifest."""
+    import httpx
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    from deployments.api import PrefectUnavailable
+
+    key = idempotency_key(manifest)
+    try:
+        earlier = _earlier_run(key)  # only to say "already submitted"; the key is what dedups
+    except httpx.TransportError as exc:
+        raise PrefectUnavailable(f"the Prefect API does not answer: {exc}") from None
+    try:
+        run: Any = run_deployment(
+            IMPORT_DEPLOYMENT,
+            parameters={"manifest": manifest.model_dump(mode="json")},
+            flow_run_name=f"import-{manifest.movie_id}",
+            timeout=0,
+            idempotency_key=key,
+            work_queue_name=work_queue_name,
+            tags=["reelflow", "import", f"movie:{manifest.movie_id}"],
+            as_subflow=False,
+        )
+    except ObjectNotFound:
+        raise ReelflowError(
+            f"the Prefect deployment {IMPORT_DEPLOYMENT!r} does not exist: run `reelflow deploy`"
+        ) from None
+    return Submitted(run=run, new=earlier is None or earlier.id != run.id)
+
+
+def submit_import(manifest: Manifest, *, work_queue_name: str | None = None) -> UUID:
+    """Queue an import of `manifest` for a worker and return the flow run's id at once.
+
+    `work_queue_name` overrides the deployment's queue (`critical`), e.g. `low` for bulk loads.
+    PREFECT_API_URL must point at the server the workers poll.
+    """
+    return UUID(str(submit_run(manifest, work_queue_name=work_queue_name).run.id))

@@ -1,0 +1,281 @@
+"""orphan-cleanup: find objects nothing references and, when asked, delete them - safely.
+
+Dry run by default. Two passes, so the safety cap is decided before anything is deleted and
+memory stays constant (a page or two at a time, never the whole key list):
+
+1. census: list the managed prefixes page by page (1000 objects; both prefixes side by side,
+   the next page requested while the current one is looked up); look each page up in the
+   database with one query (asset keys, episode s3:// URLs, purge_queue); classify every
+   object (reelflow.cleanup.classify: live, foreign, owed, young, orphan) into tallies;
+2. decide (reelflow.cleanup.decide_cap): refuse when the database records nothing in this
+   bucket, or none of the listed objects (the wrong or an empty database: `force` does not
+   lift this), or when orphans exceed `max_fraction` of the listed objects (unless `force`).
+   An executed sweep that is refused fails with SweepRefused before any deletion;
+3. execute only: drain purge_queue (owed keys, no grace period), then list again and, page by
+   page, look each page up again and delete what is *still* an orphan under the same cut-off,
+   never more than pass 1 approved; what cannot be deleted is queued in purge_queue.
+
+The grace period protects objects uploaded by an import whose row is not committed yet.
+A listing error fails the run: an incomplete census never leads to a deletion.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Annotated, Protocol
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.client.schemas.objects import State
+from prefect.states import Completed, Failed
+from prefect.task_runners import ThreadPoolTaskRunner
+from pydantic import Field
+
+from flows.purge import drain
+from reelflow.cleanup import (
+    Census,
+    PurgeFailure,
+    SweepRefused,
+    SweepReport,
+    as_utc,
+    batched,
+    classify,
+    cutoff_for,
+    decide_cap,
+    within_budget,
+)
+from reelflow.keys import MANAGED_PREFIXES
+from reelflow.purge import ObjectPage
+from reelflow.settings import Settings, get_settings
+from tasks.purge import delete_objects
+from tasks.retry import retry_options
+from tasks.sweep import (
+    PageRefs,
+    count_references,
+    list_objects_page,
+    lookup_references,
+    settle_sweep_page,
+)
+
+__all__ = ["delete_orphans", "orphan_cleanup", "pages", "take_census"]
+
+LookupFn = Callable[[str, ObjectPage], PageRefs]
+
+
+class _Pending(Protocol):
+    def result(self) -> ObjectPage: ...
+
+
+SubmitFn = Callable[[str, str, "str | None"], _Pending]
+
+
+def pages(bucket: str, submit: SubmitFn | None = None) -> Iterator[ObjectPage]:
+    """Every page under the managed prefixes. The prefixes are listed side by side and the
+    next page of a prefix is requested as soon as its current one arrives, so listing
+    overlaps with the caller's work on the page; at most one request per prefix is in flight
+    and at most one page per prefix waits: memory stays constant. A listing error raises
+    (an incomplete census must never lead to a deletion)."""
+    if submit is None:
+        submit = list_objects_page.submit
+    pending = deque(submit(bucket, prefix, None) for prefix in MANAGED_PREFIXES)
+    while pending:
+        page = pending.popleft().result()
+        if page.next_token:
+            pending.append(submit(bucket, page.prefix, page.next_token))
+        yield page
+
+
+def take_census(
+    bucket: str,
+    cutoff: dt.datetime,
+    *,
+    submit: SubmitFn | None = None,
+    lookup: LookupFn = lookup_references,
+) -> Census:
+    """Pass 1: classify every listed object; keep tallies only. (The benchmark passes the
+    tasks' plain functions to measure this same code without orchestration.)"""
+    census = Census()
+    for page in pages(bucket, submit):
+        refs = lookup(bucket, page)
+        for obj in page.objects:
+            census.add(
+                obj, classify(obj, referenced=refs.referenced, owed=refs.owed, cutoff=cutoff)
+            )
+    return census
+
+
+def delete_orphans(
+    bucket: str, cutoff: dt.datetime, budget: int, settings: Settings
+) -> tuple[int, int, list[PurgeFailure], int]:
+    """Pass 2: delete what is still an orphan, page by page, within `budget`.
+
+    Returns (deleted, deleted bytes, failures, deferred)."""
+    logger = get_run_logger()
+    retry = retry_options(settings)
+    delete = delete_objects.with_options(**retry)
+    deleted = deleted_bytes = deferred = 0
+    failures: list[PurgeFailure] = []
+    for page in pages(bucket, list_objects_page.with_options(**retry).submit):
+        refs = lookup_references(bucket, page)  # fresh: rows committed since pass 1 count
+        orphans = {
+            obj.key: obj.size
+            for obj in page.objects
+            if classify(obj, referenced=refs.referenced, owed=refs.owed, cutoff=cutoff) == "orphan"
+        }
+        take, later = within_budget(sorted(orphans), budget - deleted - len(failures))
+        deferred += len(later)
+        for batch in batched(take, settings.purge_batch_size):
+            state = delete(bucket, batch, return_state=True)
+            if state.is_completed():
+                outcome = state.result()
+                gone = list(outcome.deleted)
+                failed = [(f.key, f.describe()) for f in outcome.failures]
+            else:
+                error = state.result(raise_on_failure=False)
+                gone, failed = [], [(key, f"{type(error).__name__}: {error}") for key in batch]
+            flagged = settle_sweep_page(bucket, gone, failed)
+            if flagged:
+                logger.warning(
+                    "%d assets were recorded while their object was being deleted: marked "
+                    "failed so a backfill imports them again",
+                    flagged,
+                )
+            deleted += len(gone)
+            deleted_bytes += sum(orphans[key] for key in gone)
+            failures += [PurgeFailure(bucket=bucket, key=k, error=e) for k, e in failed]
+    return deleted, deleted_bytes, failures, deferred
+
+
+def _publish(report: SweepReport) -> None:
+    create_table_artifact(
+        key="orphan-sweep",
+        table=[
+            {
+                "category": line.category,
+                "count": line.count,
+                "bytes": line.bytes,
+                "meaning": line.meaning,
+                "sample keys": ", ".join(line.samples[:5]),
+            }
+            for line in report.categories
+        ],
+        description=report.headline(),
+    )
+    mode = "executed" if report.executed else "dry run"
+    markdown = [
+        f"# Orphan sweep of `{report.bucket}` ({mode})",
+        "",
+        report.headline(),
+        "",
+        f"- cut-off: {report.cutoff.isoformat()} (grace {report.grace_hours} h)",
+        f"- listed: {report.listed} objects, {report.listed_bytes} bytes",
+        f"- objects the database references in this bucket: {report.references}",
+        f"- cap: {report.decision}",
+    ]
+    if report.failures:
+        markdown += ["", "| key | error |", "|---|---|"]
+        markdown += [f"| `{f.key}` | {f.error} |" for f in report.failures]
+    create_markdown_artifact(
+        key="orphan-sweep-report", markdown="\n".join(markdown), description=report.headline()
+    )
+
+
+@flow(
+    name="orphan-cleanup",
+    task_runner=ThreadPoolTaskRunner(max_workers=len(MANAGED_PREFIXES) + 1),  # type: ignore[arg-type]
+    validate_parameters=True,
+)
+def orphan_cleanup(
+    execute: bool = False,
+    grace_hours: Annotated[float, Field(ge=0)] | None = None,
+    max_fraction: Annotated[float, Field(gt=0, le=1)] | None = None,
+    force: bool = False,
+    now: dt.datetime | None = None,
+) -> State[SweepReport]:
+    """Report (and with execute=True delete) objects under the managed prefixes that nothing
+    references and that are older than the grace period.
+
+    grace_hours / max_fraction default to REELFLOW_ORPHAN_GRACE_HOURS (24) and
+    REELFLOW_ORPHAN_MAX_FRACTION (0.10). `force` lifts the fraction cap only; a database that
+    records nothing in the bucket always refuses. `now` moves the cut-off reference (default:
+    the start of the run), for what-if reports and tests.
+    """
+    started = time.monotonic()
+    settings = get_settings()
+    logger = get_run_logger()
+    bucket = settings.s3_bucket_name
+    grace = settings.orphan_grace_hours if grace_hours is None else grace_hours
+    cap = settings.orphan_max_fraction if max_fraction is None else max_fraction
+    moment = as_utc(now or dt.datetime.now(dt.UTC))
+    cutoff = cutoff_for(moment, grace)
+
+    references = count_references(bucket)
+    census = take_census(
+        bucket, cutoff, submit=list_objects_page.with_options(**retry_options(settings)).submit
+    )
+    decision = decide_cap(
+        listed=census.listed,
+        managed=census.managed,
+        live=census.count("live"),
+        orphans=census.count("orphan"),
+        references=references,
+        max_fraction=cap,
+        force=force,
+    )
+    report = SweepReport.from_census(
+        census,
+        decision,
+        bucket=bucket,
+        executed=execute and decision.allowed,
+        now=moment,
+        cutoff=cutoff,
+        grace_hours=grace,
+        max_fraction=cap,
+        force=force,
+        references=references,
+    )
+    logger.info(
+        "Listed %d objects in %s: %s",
+        census.listed,
+        bucket,
+        ", ".join(f"{n} {c.count}" for n, c in census.tallies.items()),
+    )
+    if not decision.allowed:
+        report = report.model_copy(update={"seconds": round(time.monotonic() - started, 3)})
+        _publish(report)
+        if execute:
+            logger.error(decision.reason)
+            raise SweepRefused(decision, report)
+        logger.warning("An executed sweep would be refused: %s", decision.reason)
+        return Completed(message=report.headline(), data=report)
+    if not execute:
+        report = report.model_copy(update={"seconds": round(time.monotonic() - started, 3)})
+        _publish(report)
+        logger.info(report.headline())
+        return Completed(message=report.headline(), data=report)
+
+    if decision.forced:
+        logger.warning("Cap lifted by force: %s", decision.reason)
+    owed = drain(None, settings.purge_batch_size, settings)
+    deleted, deleted_bytes, failures, deferred = delete_orphans(
+        bucket, cutoff, census.count("orphan"), settings
+    )
+    report = report.model_copy(
+        update={
+            "owed_purge": owed,
+            "deleted": deleted,
+            "deleted_bytes": deleted_bytes,
+            "failed": len(failures),
+            "deferred": deferred,
+            "failures": failures[:100],
+            "seconds": round(time.monotonic() - started, 3),
+        }
+    )
+    _publish(report)
+    logger.info(report.headline())
+    if failures or not owed.ok:
+        return Failed(name="Partial", message=report.headline(), data=report)
+    return Completed(message=report.headline(), data=report)

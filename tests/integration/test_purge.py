@@ -1,0 +1,253 @@
+"""Deleting a movie and purging its objects: PostgreSQL, moto's S3 over HTTP (behind a
+misbehaving proxy where needed) and a Prefect test server."""
+
+from __future__ import annotations
+
+import pytest
+from cleanup_helpers import (
+    FaultyS3,
+    bucket,
+    listing,
+    put,
+    queue_rows,
+    run_import,
+    seed_movie,
+    serve_movie,
+)
+from sqlalchemy import func, select, text, update
+from typer.testing import CliRunner
+
+from flows.purge import purge_objects
+from reelflow import resources
+from reelflow.db import Asset, Episode, Movie, PurgeItem
+from reelflow.movies import PURGE_DEPLOYMENT, MovieNotFound, delete_movie
+from reelflow.sandbox.origin import Origin
+from reelflow.settings import reset_settings
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+def count(model, **where) -> int:
+    with resources.engine().connect() as conn:
+        query = select(func.count()).select_from(model)
+        for column, value in where.items():
+            query = query.where(getattr(model, column) == value)
+        return conn.execute(query).scalar_one()
+
+
+def movie_keys(movie_id: str) -> set[str]:
+    return {
+        k
+        for k in listing()
+        if k.startswith((f"episode-thumbnails/{movie_id}/", f"episode-previews/{movie_id}/"))
+    }
+
+
+def test_deleting_an_imported_movie_removes_exactly_its_objects(env):
+    with Origin() as origin:
+        state, summary = run_import(serve_movie(origin, "mv-gone", 13))
+    assert state.is_completed(), state.message
+    keep = set(seed_movie("mv-keep", 2))
+    strangers = {
+        "episode-thumbnails/mv-gone/notes.txt",  # under the movie's prefix, not a managed key
+        "episode-previews/mv-gone/ep1_preview.webm.bak",
+        "uploads/mv-gone/ep1_thumb.webp",
+    }
+    for key in strangers:
+        put(key)
+    imported = movie_keys("mv-gone") - strangers
+    assert len(imported) == 26 == summary.stored
+
+    result = delete_movie("mv-gone", wait=True)
+
+    assert (result.handoff, result.episodes, result.assets) == ("inline", 13, 26)
+    assert sorted(result.queued) == sorted(f"s3://{bucket()}/{k}" for k in imported)
+    assert result.purge is not None and result.purge.ok
+    assert (result.purge.deleted, result.purge.failed) == (26, 0)
+    assert result.purge.headline() == "Cleaned up 26 files from S3"
+    assert set(listing()) == keep | strangers
+    assert count(Movie, id="mv-gone") == count(Episode, movie_id="mv-gone") == 0
+    assert count(Asset) == 4 and count(Movie) == 1
+    assert count(PurgeItem) == 0
+
+
+def test_rows_and_outbox_commit_together_so_a_later_purge_finishes_the_job(env):
+    """A crash right after the commit (here: nobody purges) forgets nothing."""
+    keys = set(seed_movie("mv-crash", 13))
+    legacy = "legacy/mv-crash/ep1.mp4"  # an episode pointing outside the managed prefixes
+    put(legacy)
+    with resources.engine().begin() as conn:
+        conn.execute(
+            update(Episode)
+            .where(Episode.movie_id == "mv-crash", Episode.number == 13)
+            .values(video_preview_url=f"s3://{bucket()}/{legacy}")
+        )
+
+    result = delete_movie("mv-crash", fallback="queue")
+
+    assert result.handoff == "queued"
+    assert result.unmanaged == [f"s3://{bucket()}/{legacy}"]
+    assert count(Movie) == count(Episode) == count(Asset) == 0
+    rows = queue_rows()
+    assert set(rows) == keys and len(keys) == 26
+    assert {row.reason for row in rows.values()} == {"movie-deleted"}
+    assert set(listing()) == keys | {legacy}, "nothing is deleted before the purge runs"
+
+    state = purge_objects(return_state=True)
+    report = state.result()
+    assert state.is_completed() and report.deleted == 26
+    assert set(listing()) == {legacy}
+    assert queue_rows() == {}
+
+
+def test_delete_movie_hands_off_to_a_background_thread(env):
+    keys = set(seed_movie("mv-bg", 3))
+    result = delete_movie("mv-bg")
+    assert result.handoff == "thread"
+    assert count(Movie) == 0, "the rows are gone before delete_movie returns"
+    report = result.join(timeout=120)
+    assert report is not None and report.deleted == 6, result.purge_error
+    assert not keys & set(listing())
+    assert queue_rows() == {}
+
+
+def test_delete_movie_submits_to_the_purge_deployment_when_there_is_one(env):
+    from prefect.client.orchestration import get_client
+
+    keys = seed_movie("mv-dep", 2)
+    with get_client(sync_client=True) as client:
+        flow_id = client.create_flow_from_name("purge-objects")
+        deployment_id = client.create_deployment(flow_id=flow_id, name="purge")
+        try:
+            result = delete_movie("mv-dep")
+            assert result.handoff == "deployment", PURGE_DEPLOYMENT
+            run = client.read_flow_run(result.flow_run_id)
+        finally:
+            client.delete_deployment(deployment_id)
+    assert run.deployment_id == deployment_id
+    assert sorted(run.parameters["keys"]) == sorted(keys)
+    # No worker runs it here: the keys wait, safely, in the queue.
+    assert set(queue_rows()) == set(keys)
+    assert set(keys) <= set(listing())
+
+
+def test_injected_delete_errors_are_reported_kept_and_retried_later(env, s3_server, monkeypatch):
+    keys = seed_movie("mv-stuck", 13)
+    denied = {
+        "episode-thumbnails/mv-stuck/ep2_thumb.webp",
+        "episode-previews/mv-stuck/ep5_preview.webm",
+    }
+    flaky = "episode-thumbnails/mv-stuck/ep7_thumb.webp"
+    with FaultyS3(s3_server.endpoint) as proxy:
+        for key in denied:
+            proxy.fail(key, "AccessDenied", "Access Denied")
+        proxy.fail(flaky, "InternalError", "We encountered an internal error", times=1)
+        monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
+        reset_settings()
+
+        result = delete_movie("mv-stuck", wait=True)
+
+        report = result.purge
+        assert report is not None
+        assert (report.deleted, report.failed) == (24, 2)
+        assert {f.key for f in report.failures} == denied
+        assert all("AccessDenied" in f.error for f in report.failures)
+        assert "2 could not be deleted" in report.headline()
+        # the transient per-key error was retried within the run (the batch sent again)
+        assert (flaky, "InternalError") in proxy.injected and proxy.delete_requests == 2
+        rows = queue_rows()
+        assert set(rows) == denied
+        assert all(r.attempts == 1 and "AccessDenied" in r.last_error for r in rows.values())
+        assert set(listing()) == denied, "the refused objects are still there"
+
+        # S3 recovers: the next purge (or sweep) deletes what is owed.
+        proxy.clear()
+        state = purge_objects(return_state=True)
+        assert state.is_completed(), state.message
+        assert state.result().deleted == 2
+        assert listing() == {} and queue_rows() == {}
+    assert len(keys) == 26
+
+
+def test_failed_purge_state_is_partial(env, s3_server, monkeypatch):
+    seed_movie("mv-partial", 1)
+    with FaultyS3(s3_server.endpoint) as proxy:
+        proxy.fail("episode-thumbnails/mv-partial/ep1_thumb.webp")
+        monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
+        reset_settings()
+        delete_movie("mv-partial", fallback="queue")
+        state = purge_objects(return_state=True)
+        assert "episode-thumbnails/mv-partial/ep1_thumb.webp" in listing()
+    assert state.is_failed() and state.name == "Partial"
+    assert "Cleaned up 1 files from S3; 1 could not be deleted" in state.message
+
+
+def test_purge_never_deletes_keys_in_use_or_outside_the_managed_prefixes(env):
+    live = seed_movie("mv-live", 1)
+    put("uploads/secret.pdf")
+    owed = [
+        (live[0], "replaced"),  # queued once, but an asset row references it again
+        ("uploads/secret.pdf", "bogus"),  # not a managed key
+        ("episode-thumbnails/gone/ep1_thumb.webp", "movie-deleted"),  # object already gone
+    ]
+    with resources.engine().begin() as conn:
+        for key, reason in owed:
+            conn.execute(
+                text(
+                    "INSERT INTO purge_queue (bucket, key, reason, attempts) VALUES (:b, :k, :r, 0)"
+                ),
+                {"b": bucket(), "k": key, "r": reason},
+            )
+
+    state = purge_objects(return_state=True)
+    report = state.result(raise_on_failure=False)
+
+    assert (report.deleted, report.revived, report.refused) == (1, 1, 1)
+    assert state.is_failed(), "a refused key needs a human: the run says so"
+    assert set(listing()) == set(live) | {"uploads/secret.pdf"}
+    rows = queue_rows()
+    assert set(rows) == {"uploads/secret.pdf"}
+    assert "refused" in rows["uploads/secret.pdf"].last_error
+
+
+def test_purge_of_a_subset_leaves_the_rest_of_the_queue(env):
+    a = seed_movie("mv-a", 1)
+    b = seed_movie("mv-b", 1)
+    delete_movie("mv-a", fallback="queue")
+    delete_movie("mv-b", fallback="queue")
+    report = purge_objects(keys=a + ["episode-thumbnails/not-queued/ep1_thumb.webp"])
+    assert report.deleted == 2
+    assert set(queue_rows()) == set(b)
+    assert set(listing()) == set(b)
+
+
+def test_delete_movie_that_does_not_exist(env):
+    with pytest.raises(MovieNotFound):
+        delete_movie("no-such-movie")
+
+
+def test_cli_delete_movie(env):
+    from reelflow.cli import app
+
+    seed_movie("mv-cli", 3)
+    runner = CliRunner()
+    result = runner.invoke(app, ["delete-movie", "mv-cli"])
+    assert result.exit_code == 0, result.output
+    assert "Deleted movie mv-cli: 3 episodes, 6 assets" in result.output
+    assert "Cleaned up 6 files from S3" in result.output
+    assert listing() == {}
+
+    missing = runner.invoke(app, ["delete-movie", "mv-cli"])
+    assert missing.exit_code == 1
+    assert "does not exist" in missing.output
+
+
+def test_cli_cleanup_purge_drains_the_queue(env):
+    from reelflow.cli import app
+
+    keys = seed_movie("mv-q", 2)
+    delete_movie("mv-q", fallback="queue")
+    result = CliRunner().invoke(app, ["cleanup", "purge"])
+    assert result.exit_code == 0, result.output
+    assert "Cleaned up 4 files from S3" in result.output
+    assert not set(keys) & set(listing()) and queue_rows() == {}
