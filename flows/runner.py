@@ -7,6 +7,7 @@ from typing import Any
 
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from reelflow.malloc import limit_arenas
 from reelflow.settings import Settings, get_settings
 
 __all__ = ["SettingsThreadPoolTaskRunner"]
@@ -23,5 +24,7 @@ class SettingsThreadPoolTaskRunner(ThreadPoolTaskRunner):  # type: ignore[type-a
         return type(self)(self._size)
 
     def __enter__(self) -> Any:
-        self._max_workers = max(1, self._size(get_settings()))
+        settings = get_settings()
+        self._max_workers = max(1, self._size(settings))
+        limit_arenas(settings.malloc_arenas)  # before the pool's threads allocate
         return super().__enter__()

@@ -166,7 +166,11 @@ def main() -> None:
     on stderr and exit code 2, never a traceback."""
     from sqlalchemy.exc import OperationalError
 
+    from reelflow.malloc import limit_arenas
+    from reelflow.settings import get_settings
+
     try:
+        limit_arenas(get_settings().malloc_arenas)  # before any thread allocates
         app(standalone_mode=True)
     except ReelflowError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)

@@ -192,12 +192,19 @@ def _resizable(im: Image.Image) -> Image.Image:
 
 
 @functools.cache
+@functools.cache
 def _pyvips() -> Any | None:
-    """The pyvips module if it and libvips load (optional: pyvips + pyvips-binary), else None."""
+    """The pyvips module if it and libvips load (pyvips + pyvips-binary), else None.
+
+    libvips' operation cache is switched off: every image is different, so it would only
+    hold up to 100 MB of pixels per worker for nothing.
+    """
     try:
         import pyvips  # type: ignore[import-not-found, unused-ignore]
     except (ImportError, OSError):  # not installed, or libvips itself missing
         return None
+    pyvips.cache_set_max(0)
+    pyvips.cache_set_max_mem(0)
     return pyvips
 
 

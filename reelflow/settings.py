@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     )
 
     # --- Import concurrency ---
-    import_concurrency: int = Field(default=3, ge=1, le=256, alias="REELFLOW_IMPORT_CONCURRENCY")
+    import_concurrency: int = Field(default=16, ge=1, le=256, alias="REELFLOW_IMPORT_CONCURRENCY")
     step_tasks_max_assets: int = Field(
         default=200,
         ge=0,
@@ -56,6 +56,13 @@ class Settings(BaseSettings):
         description="Runs with up to this many assets get one task run per step (download, "
         "prepare, upload, record); bigger runs get one task run per asset, to keep "
         "orchestration cost low",
+    )
+    malloc_arenas: int = Field(
+        default=2,
+        ge=0,
+        le=64,
+        alias="REELFLOW_MALLOC_ARENAS",
+        description="glibc malloc arenas for import workers (0 leaves glibc's default)",
     )
     compress_concurrency: int = Field(
         default_factory=lambda: os.cpu_count() or 1,

@@ -45,7 +45,9 @@ def test_prefect_yaml_declares_every_deployment_with_its_queue_and_schedule():
     assert sweep.schedules[0].timezone == "UTC"
     for d in project.deployments:
         assert d.work_pool == "pool-x", "settings.work_pool replaces the file's pool name"
-        assert d.job_variables == {"env": {"REELFLOW_GLOBAL_LIMITS": "true"}}
+        assert d.job_variables == {
+            "env": {"REELFLOW_GLOBAL_LIMITS": "true", "MALLOC_ARENA_MAX": "2"}
+        }
         assert d.pull_steps and d.module.startswith("flows.")
 
 
