@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from services import (  # noqa: E402
     RedisProcess,
-    fresh_database,
+    migrated_database,
     postgres_server,
     redis_env_values,
     redis_process,
@@ -38,13 +38,7 @@ def pg_admin() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pg_url(pg_admin: str) -> Iterator[str]:
     """A fresh PostgreSQL database for this test session, migrated to head."""
-    from reelflow import migrate
-    from reelflow.db import make_engine
-
-    with fresh_database(pg_admin) as url:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
+    with migrated_database(pg_admin) as url:
         yield url
 
 

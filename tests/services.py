@@ -247,3 +247,16 @@ def redis_env_values(url: str, prefix: str) -> dict[str, str]:
     if parts.password:
         values["REDIS_PASSWORD"] = parts.password
     return values
+
+
+@contextmanager
+def migrated_database(admin_dsn: str) -> Iterator[str]:
+    """A fresh database (see fresh_database) with reelflow's schema at head."""
+    from reelflow import migrate
+    from reelflow.db import make_engine
+
+    with fresh_database(admin_dsn) as url:
+        engine = make_engine(url)
+        migrate.upgrade(engine)
+        engine.dispose()
+        yield url

@@ -37,7 +37,7 @@ from e2e_support import (  # noqa: E402
     wait_final,
     wait_until,
 )
-from services import fresh_database  # noqa: E402
+from services import migrated_database  # noqa: E402
 
 
 class PrefectServer:
@@ -89,13 +89,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectSer
 @pytest.fixture(scope="session")
 def e2e_db(pg_admin: str) -> Iterator[str]:
     """A fresh PostgreSQL database for the workers and this process, migrated to head."""
-    from reelflow import migrate
-    from reelflow.db import make_engine
-
-    with fresh_database(pg_admin) as url:
-        engine = make_engine(url)
-        migrate.upgrade(engine)
-        engine.dispose()
+    with migrated_database(pg_admin) as url:
         yield url
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 import httpx
+import test_import_flow as _flow_helpers
 
 from reelflow import repository, resources
 from reelflow.keys import asset_key
@@ -236,38 +237,6 @@ class FaultyS3:
 # --- real imports through the fault-injecting origin ---------------------------------------
 
 
-def serve_movie(origin: Any, movie_id: str, episodes: int, faults: dict | None = None) -> dict:
-    """Serve a movie's generated media on `origin`; return its manifest data."""
-    faults = faults or {}
-    data: dict[str, Any] = {"movie_id": movie_id, "title": movie_id, "episodes": []}
-    for n in range(1, episodes + 1):
-        thumb, preview = f"/{movie_id}/{n}/thumb.jpg", f"/{movie_id}/{n}/preview.webm"
-        origin.add(thumb, _media(n)[0], "image/jpeg", faults=faults.get((n, "thumbnail"), []))
-        origin.add(preview, _media(n)[1], "video/webm", faults=faults.get((n, "preview"), []))
-        data["episodes"].append(
-            {
-                "number": n,
-                "title": f"Episode {n}",
-                "thumbnail_url": origin.url(thumb) + "?sig=secret-token",
-                "video_preview_url": origin.url(preview),
-            }
-        )
-    return data
-
-
-_MEDIA: dict[int, tuple[bytes, bytes]] = {}
-
-
-def _media(n: int) -> tuple[bytes, bytes]:
-    from reelflow.sandbox.media import photo_jpeg, preview_webm
-
-    if n not in _MEDIA:
-        _MEDIA[n] = (photo_jpeg(width=640, height=360, seed=n), preview_webm(seconds=0.5, seed=n))
-    return _MEDIA[n]
-
-
-def run_import(data: dict) -> tuple[Any, Any]:
-    from flows.import_episodes import import_episodes
-
-    state = import_episodes(parse_manifest(data), return_state=True)
-    return state, state.result(raise_on_failure=False)
+# The import-flow tests' helpers, shared rather than copied.
+serve_movie = _flow_helpers.serve_movie
+run_import = _flow_helpers.run

@@ -27,7 +27,7 @@ def test_seed_variables_are_read(monkeypatch):
     assert s.use_redis is True and s.redis_port == 6380
     assert s.cdn_url == "https://cdn.example"
     assert s.fetch_allow == ["cdn.internal", "10.1.0.0/16"]
-    assert s.import_concurrency == 3 and s.retries == 3 and s.retry_base_delay == 1.0
+    assert s.import_concurrency == 16 and s.retries == 3 and s.retry_base_delay == 1.0
 
 
 def test_default_database_is_sqlite_in_working_directory(monkeypatch, tmp_path):
