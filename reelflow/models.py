@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from reelflow.keys import AssetKind
@@ -82,7 +82,3 @@ class AssetOutcome:
     error: str | None = None
     attempts: int = 0
     uploaded: bool = False
-    extra: dict[str, object] = field(default_factory=dict)
-
-    def with_error(self, error: str) -> AssetOutcome:
-        return replace(self, status="failed", error=error)

@@ -16,7 +16,6 @@ from reelflow.models import AssetJob, Stored
 
 __all__ = [
     "URL_COLUMNS",
-    "asset_rows",
     "record_failed",
     "record_stored",
     "upsert_manifest",
@@ -229,17 +228,6 @@ def record_failed(engine: Engine, job: AssetJob, error: str, attempts: int) -> N
                 updated_at=utcnow(),
             )
         )
-
-
-def asset_rows(engine: Engine, movie_id: str) -> Sequence[Any]:
-    """Every asset of a movie with its episode number, ordered for display."""
-    with engine.connect() as conn:
-        return conn.execute(
-            select(Episode.number, Asset)
-            .join(Asset, Asset.episode_id == Episode.id)
-            .where(Episode.movie_id == movie_id)
-            .order_by(Episode.number, Asset.kind)
-        ).all()
 
 
 # --- cleanup: delete a movie, purge queue, orphan sweep, backfill (appended) -------------

@@ -7,7 +7,6 @@ one retry owner for transient storage errors, so attempts do not multiply.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -200,11 +199,3 @@ def upload_file(
             },
             Config=config,
         )
-
-
-def iter_keys(client: Any, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
-    """Every object under prefix, one page (up to 1000) at a time."""
-    paginator = client.get_paginator("list_objects_v2")
-    with storage_errors(f"list {prefix}"):
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            yield from page.get("Contents", [])
