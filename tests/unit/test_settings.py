@@ -5,6 +5,19 @@ import pytest
 from reelflow.backoff import backoff_delays
 from reelflow.settings import Settings
 
+_OURS = ("REELFLOW_", "S3_", "REDIS_", "USE_REDIS", "CDN_URL", "DATABASE_URL")
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """Settings tests see only what they set: no ambient variables, no .env file."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(_OURS):
+            monkeypatch.delenv(name)
+    monkeypatch.setattr(Settings, "model_config", {**Settings.model_config, "env_file": None})
+
 
 @pytest.mark.parametrize(
     ("retries", "base", "expected"),
