@@ -46,8 +46,8 @@ bench: install  ## every benchmark; each prints figures against a baseline from 
 
 lint: install
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy --strict reelflow/keys.py reelflow/imaging.py reelflow/urlguard.py reelflow/errors.py reelflow/backoff.py reelflow/media.py reelflow/cache.py reelflow/breaker.py reelflow/sigv4.py reelflow/cleanup.py
-	$(VENV)/bin/mypy reelflow flows tasks
+	$(VENV)/bin/mypy --strict reelflow/keys.py reelflow/imaging.py reelflow/urlguard.py reelflow/errors.py reelflow/backoff.py reelflow/media.py reelflow/cache.py reelflow/breaker.py reelflow/sigv4.py reelflow/cleanup.py reelflow/malloc.py
+	$(VENV)/bin/mypy reelflow flows tasks deployments
 
 clean:
 	rm -rf $(VENV) .reelflow reelflow.db .pytest_cache .mypy_cache .ruff_cache
