@@ -26,6 +26,7 @@ from reelflow.errors import StorageRejected, StorageUnavailable
 from reelflow.settings import Settings
 
 __all__ = [
+    "MULTIPART_CONCURRENCY",
     "ensure_bucket",
     "head_sha256",
     "make_s3_client",
@@ -47,6 +48,7 @@ _TRANSIENT_CODES = {
     "502",
     "504",
 }
+MULTIPART_CONCURRENCY = 4  # parts of one multipart upload in flight at once
 _clients: dict[tuple[Any, ...], Any] = {}
 _lock = threading.Lock()
 
@@ -184,7 +186,7 @@ def upload_file(
     config = TransferConfig(
         multipart_threshold=multipart_threshold,
         multipart_chunksize=multipart_chunksize,
-        max_concurrency=4,
+        max_concurrency=MULTIPART_CONCURRENCY,
         use_threads=True,
     )
     with storage_errors(f"upload {key}"):

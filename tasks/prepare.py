@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -16,17 +17,11 @@ from reelflow.models import Downloaded, Prepared
 from reelflow.settings import get_settings
 from tasks.log import run_logger
 
-# Compression is CPU-bound: at most compress_concurrency images at once, whatever the pool size.
-_cpu_slots: threading.BoundedSemaphore | None = None
-_cpu_lock = threading.Lock()
 
-
-def _slots(n: int) -> threading.BoundedSemaphore:
-    global _cpu_slots
-    with _cpu_lock:
-        if _cpu_slots is None or _cpu_slots._initial_value != n:  # type: ignore[attr-defined]
-            _cpu_slots = threading.BoundedSemaphore(n)
-        return _cpu_slots
+@functools.cache
+def _cpu_slots(n: int) -> threading.BoundedSemaphore:
+    """Compression is CPU-bound: at most n images at once in this process, whatever the pool."""
+    return threading.BoundedSemaphore(n)
 
 
 @task(name="prepare", cache_policy=NONE)
@@ -35,10 +30,9 @@ def prepare_asset(downloaded: Downloaded) -> Prepared:
     job = downloaded.job
     src = Path(downloaded.path)
     try:
-        with open(src, "rb") as handle:
-            head = handle.read(64)
         if job.kind == "preview":
-            media = expect_kind(head, "video")
+            with open(src, "rb") as handle:  # previews are only checked, never read whole
+                media = expect_kind(handle.read(64), "video")
             return Prepared(
                 job=job,
                 path=os.fspath(src),
@@ -50,15 +44,16 @@ def prepare_asset(downloaded: Downloaded) -> Prepared:
                 source_sha256=downloaded.sha256,
                 attempts=downloaded.attempts,
             )
-        expect_kind(head, "image")
+        data = src.read_bytes()  # at most max_image_bytes
+        expect_kind(data[:64], "image")
         policy = ImagePolicy(
             max_width=settings.image_max_width,
             max_height=settings.image_max_height,
             quality=settings.webp_quality,
             max_pixels=settings.max_image_pixels,
         )
-        with _slots(settings.compress_concurrency):
-            result = compress_image(src.read_bytes(), policy)
+        with _cpu_slots(settings.compress_concurrency):
+            result = compress_image(data, policy)
         run_logger().info("Compressed %s: %s", job.label, result.describe())
         out = src.with_suffix(f".{result.ext}")
         out.write_bytes(result.data)

@@ -24,12 +24,13 @@ def upload_asset(prepared: Prepared) -> Stored:
     bucket = settings.s3_bucket_name
     key = asset_key(job.kind, job.movie_id, job.number, prepared.ext)
     client = resources.s3_client(settings)
+    attempts = prepared.attempts + attempt_number() - 1  # download tries + upload retries
     try:
         # The HEAD and the upload hold slots of the global S3 limit, taken once for both (each
-        # take costs API calls); a multipart upload sends up to 4 parts at once
-        # (reelflow.s3.upload_file). A no-op unless settings.global_limits.
+        # take costs API calls); a multipart upload sends several parts at once.
+        # A no-op unless settings.global_limits.
         multipart = prepared.bytes >= settings.multipart_threshold
-        with s3_slot(settings, occupy=4 if multipart else 1):
+        with s3_slot(settings, occupy=s3.MULTIPART_CONCURRENCY if multipart else 1):
             if s3.head_sha256(client, bucket, key) == prepared.sha256:
                 run_logger().info("Already in S3 with the same sha256: %s", key)
                 uploaded = False
@@ -48,10 +49,9 @@ def upload_asset(prepared: Prepared) -> Stored:
                 )
                 uploaded = True
     except Exception as exc:
-        exc.attempts = prepared.attempts + attempt_number() - 1  # type: ignore[attr-defined]
+        exc.attempts = attempts  # type: ignore[attr-defined]
         raise
     Path(prepared.path).unlink(missing_ok=True)
-    attempts = prepared.attempts + attempt_number() - 1
     return Stored(
         prepared=replace(prepared, attempts=attempts), bucket=bucket, key=key, uploaded=uploaded
     )
