@@ -28,7 +28,6 @@ class StageResult:
     value: Any = None
     failed_stage: str | None = None
     error: BaseException | None = None
-    last_value: Any = None  # the output of the last stage that succeeded (for clean-up)
 
 
 def run_pipeline(
@@ -60,14 +59,12 @@ def run_pipeline(
             launch(index, 0, item)
 
     fill()
-    last_value: dict[int, Any] = {}
     while in_flight:
         index, stage, future = events.get()
         future.wait()  # done already; pins the final state locally, no API round trip
         state = future.state
         value = state.result(raise_on_failure=False) if state.is_completed() else None
         if state.is_completed() and stage + 1 < len(stages):
-            last_value[index] = value
             launch(index, stage + 1, value)
             continue
         if state.is_completed():
@@ -75,15 +72,13 @@ def run_pipeline(
         else:
             error = state.result(raise_on_failure=False)
             if not isinstance(error, BaseException):
-                error = RuntimeError(state.message or f"{state.name}")
+                error = RuntimeError(state.message or state.name)
             result = StageResult(
                 item=inputs[index],
                 ok=False,
                 failed_stage=stages[stage][0].name,
                 error=error,
-                last_value=last_value.get(index),
             )
-        last_value.pop(index, None)
         results[index] = result
         in_flight -= 1
         if on_done is not None:
