@@ -19,7 +19,7 @@ demo: install  ## import a sample movie of 10 episodes on zero-config defaults
 	$(VENV)/bin/reelflow demo
 
 demo-stop:  ## stop the demo's background S3 endpoint
-	$(PY) -c "from reelflow.sandbox.demo import stop_s3; stop_s3()"
+	$(PY) -c "from reelflow.devtools.demo import stop_s3; stop_s3()"
 
 system-deps:  ## Debian's chromium for the UI test (browser downloads are not used)
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -44,9 +44,10 @@ bench: install  ## every benchmark; each prints figures against a baseline from 
 	$(VENV)/bin/reelflow bench sweep --objects 10000 --json
 	$(VENV)/bin/reelflow bench import --episodes 200 --plain --json
 
-lint: install
+lint: install  ## ruff, the layer contract (import-linter), mypy --strict on the core
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy --strict reelflow/keys.py reelflow/imaging.py reelflow/urlguard.py reelflow/errors.py reelflow/backoff.py reelflow/media.py reelflow/cache.py reelflow/breaker.py reelflow/sigv4.py reelflow/cleanup.py reelflow/malloc.py
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy --strict reelflow/core reelflow/settings.py
 	$(VENV)/bin/mypy reelflow flows tasks deployments
 
 clean:

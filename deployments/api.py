@@ -13,18 +13,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from reelflow.errors import ReelflowError
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL, temporary_settings
 
-__all__ = ["PrefectUnavailable", "flow_run_url", "prefect_api", "ui_url"]
+from deployments.local_stack import running_api_url
+from reelflow.core.errors import PrefectUnavailable
 
-
-class PrefectUnavailable(ReelflowError):
-    """No Prefect API is configured or it does not answer."""
+__all__ = ["flow_run_url", "prefect_api", "ui_url"]
 
 
 def _configured_url() -> str | None:
-    from prefect.settings import PREFECT_API_URL
-
     value = PREFECT_API_URL.value()
     return str(value) if value else None
 
@@ -32,14 +29,10 @@ def _configured_url() -> str | None:
 @contextmanager
 def prefect_api(state_dir: Path | None = None, *, quiet: bool = False) -> Iterator[str]:
     """Yield the API URL to use, with Prefect's settings pointed at it for the block."""
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
     url = _configured_url()
     if url:
         yield url
         return
-    from deployments.stack import running_api_url
-
     url = running_api_url(state_dir)
     if not url:
         raise PrefectUnavailable(
@@ -54,8 +47,6 @@ def prefect_api(state_dir: Path | None = None, *, quiet: bool = False) -> Iterat
 
 def ui_url() -> str:
     """The Prefect UI's base URL for the current settings."""
-    from prefect.settings import PREFECT_UI_URL
-
     value = PREFECT_UI_URL.value()
     if value:
         return str(value).rstrip("/")

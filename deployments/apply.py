@@ -2,7 +2,7 @@
 
 What it manages, in this order:
 1. the process work pool (settings.work_pool) and its queues with their priorities;
-2. the global concurrency limits (see deployments.limits);
+2. the global concurrency limits (see reelflow.adapters.slots);
 3. one deployment per prefect.yaml entry, with its schedules.
 
 Every object is read first and written only when it differs from what is wanted, so a second
@@ -22,8 +22,23 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from deployments.limits import S3_LIMIT, origin_limit_name
-from deployments.spec import DeploymentSpec, ProjectSpec, ScheduleSpec, SpecError
+from prefect import Flow
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import (
+    DeploymentScheduleCreate,
+    DeploymentUpdate,
+    GlobalConcurrencyLimitCreate,
+    GlobalConcurrencyLimitUpdate,
+    WorkPoolCreate,
+)
+from prefect.client.schemas.objects import ConcurrencyOptions
+from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.exceptions import ObjectNotFound
+from prefect.workers.process import ProcessWorker
+
+from deployments.spec import DeploymentSpec, ProjectSpec, ScheduleSpec
+from reelflow.adapters.slots import S3_LIMIT, origin_limit_name
+from reelflow.core.errors import PrefectUnavailable, SpecError
 from reelflow.settings import Settings
 
 __all__ = ["Change", "DeployReport", "apply_project", "parse_origin_hosts"]
@@ -91,8 +106,6 @@ async def apply_project(
     """Apply everything that loads. A deployment whose flow cannot be loaded (file missing,
     import error, parameters the flow does not take) is reported as an error and skipped;
     the rest is still applied."""
-    from prefect.client.orchestration import get_client
-
     wanted = [d for d in project.deployments if only is None or d.name in only]
     if only:
         missing = only - {d.name for d in project.deployments}
@@ -109,8 +122,6 @@ async def apply_project(
     async with get_client() as client:
         error = await client.api_healthcheck()
         if error is not None:
-            from deployments.api import PrefectUnavailable
-
             raise PrefectUnavailable(
                 f"the Prefect API at {client.api_url} does not answer: {error}"
             )
@@ -131,8 +142,6 @@ async def apply_project(
 
 
 def _load_flow(spec: DeploymentSpec, root: Path) -> Any:
-    from prefect import Flow
-
     if not spec.file(root).is_file():
         raise SpecError(
             f"deployment {spec.name!r}: entrypoint file {spec.file(root)} does not exist"
@@ -172,10 +181,6 @@ def _load_flow(spec: DeploymentSpec, root: Path) -> Any:
 
 
 async def _ensure_pool(client: Any, name: str, project: ProjectSpec, report: DeployReport) -> None:
-    from prefect.client.schemas.actions import WorkPoolCreate
-    from prefect.exceptions import ObjectNotFound
-    from prefect.workers.process import ProcessWorker
-
     try:
         pool = await client.read_work_pool(name)
     except ObjectNotFound:
@@ -241,12 +246,6 @@ async def _ensure_limits(
 async def _ensure_limit(
     client: Any, name: str, limit: int, enforce: bool, report: DeployReport
 ) -> None:
-    from prefect.client.schemas.actions import (
-        GlobalConcurrencyLimitCreate,
-        GlobalConcurrencyLimitUpdate,
-    )
-    from prefect.exceptions import ObjectNotFound
-
     try:
         current = await client.read_global_concurrency_limit_by_name(name)
     except ObjectNotFound:
@@ -270,8 +269,6 @@ async def _ensure_limit(
 
 
 def _prefect_schedule(spec: ScheduleSpec) -> Any:
-    from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
-
     if spec.cron is not None:
         return CronSchedule(cron=spec.cron, timezone=spec.timezone or "UTC", day_or=spec.day_or)
     assert spec.interval is not None
@@ -288,8 +285,6 @@ def _schedule_fingerprint(schedule: Any, active: bool, parameters: dict[str, Any
 
 
 def _wanted_fields(spec: DeploymentSpec, flow: Any) -> dict[str, Any]:
-    from prefect.client.schemas.objects import ConcurrencyOptions
-
     options = (
         ConcurrencyOptions(collision_strategy=spec.collision_strategy)  # type: ignore[arg-type]
         if spec.concurrency_limit is not None and spec.collision_strategy
@@ -338,9 +333,6 @@ def _comparable(name: str, value: Any) -> Any:
 async def _ensure_deployment(
     client: Any, spec: DeploymentSpec, flow: Any, report: DeployReport
 ) -> None:
-    from prefect.client.schemas.actions import DeploymentScheduleCreate, DeploymentUpdate
-    from prefect.exceptions import ObjectNotFound
-
     full_name = f"{flow.name}/{spec.name}"
     wanted = _wanted_fields(spec, flow)
     try:
@@ -392,8 +384,6 @@ async def _ensure_deployment(
 async def _sync_schedules(
     client: Any, deployment_id: Any, full_name: str, spec: DeploymentSpec, report: DeployReport
 ) -> None:
-    from prefect.client.schemas.actions import DeploymentScheduleCreate
-
     existing = await client.read_deployment_schedules(deployment_id)
     by_slug = {s.slug: s for s in existing if s.slug}
     wanted_slugs = {s.slug for s in spec.schedules}

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from reelflow.errors import ReelflowError
+from reelflow.core.errors import SpecError
 
 __all__ = [
     "DeploymentSpec",
@@ -37,10 +37,6 @@ _DEPLOYMENT_KEYS = {
 }
 _SCHEDULE_KEYS = {"cron", "interval", "timezone", "slug", "active", "parameters", "day_or"}
 _STRATEGIES = {"ENQUEUE", "CANCEL_NEW"}
-
-
-class SpecError(ReelflowError):
-    """prefect.yaml does not say what reelflow deploy needs, or says it wrongly."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +75,7 @@ class DeploymentSpec:
 
     @property
     def module(self) -> str:
-        """The importable module of the entrypoint: flows/purge.py -> flows.purge."""
+        """The importable module of the entrypoint: flows/backfill.py -> flows.backfill."""
         path = self.entrypoint.rsplit(":", 1)[0]
         return path.removesuffix(".py").replace("/", ".")
 

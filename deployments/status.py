@@ -13,6 +13,25 @@ import asyncio
 import datetime as dt
 from typing import Any
 
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowRunFilter,
+    FlowRunFilterEndTime,
+    FlowRunFilterExpectedStartTime,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+    FlowRunFilterWorkQueueName,
+    WorkPoolFilter,
+    WorkPoolFilterName,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectNotFound
+from sqlalchemy import func, select
+
+from reelflow.adapters.db.schema import Asset, Episode
+from reelflow.core.errors import PrefectUnavailable
+from reelflow.services import resources
 from reelflow.settings import Settings
 
 __all__ = ["asset_status", "collect_status", "prefect_status"]
@@ -21,21 +40,6 @@ __all__ = ["asset_status", "collect_status", "prefect_status"]
 async def prefect_status(
     pool: str, *, since_hours: float = 24.0, recent: int = 10
 ) -> dict[str, Any]:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import (
-        FlowRunFilter,
-        FlowRunFilterEndTime,
-        FlowRunFilterExpectedStartTime,
-        FlowRunFilterState,
-        FlowRunFilterStateType,
-        FlowRunFilterWorkQueueName,
-        WorkPoolFilter,
-        WorkPoolFilterName,
-    )
-    from prefect.client.schemas.objects import StateType
-    from prefect.client.schemas.sorting import FlowRunSort
-    from prefect.exceptions import ObjectNotFound
-
     now = dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(hours=since_hours)
     in_pool = WorkPoolFilter(name=WorkPoolFilterName(any_=[pool]))
@@ -46,8 +50,6 @@ async def prefect_status(
     async with get_client() as client:
         error = await client.api_healthcheck()
         if error is not None:
-            from deployments.api import PrefectUnavailable
-
             raise PrefectUnavailable(
                 f"the Prefect API at {client.api_url} does not answer: {error}"
             )
@@ -141,11 +143,6 @@ def _iso(value: Any) -> str | None:
 
 
 def asset_status(settings: Settings, *, failures: int = 10) -> dict[str, Any]:
-    from sqlalchemy import func, select
-
-    from reelflow import resources
-    from reelflow.db import Asset, Episode
-
     engine = resources.engine(settings)
     with engine.connect() as conn:
         counts = dict(conn.execute(select(Asset.status, func.count()).group_by(Asset.status)).all())

@@ -19,8 +19,14 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from reelflow.errors import ReelflowError
-from reelflow.manifest import Manifest
+import httpx
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
+from prefect.deployments import run_deployment
+from prefect.exceptions import ObjectNotFound
+
+from reelflow.core.errors import PrefectUnavailable, ReelflowError
+from reelflow.core.manifest import Manifest
 
 __all__ = [
     "IMPORT_DEPLOYMENT",
@@ -56,9 +62,6 @@ class Submitted:
 
 
 def _earlier_run(key: str) -> Any | None:
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempotencyKey
-
     with get_client(sync_client=True) as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(idempotency_key=FlowRunFilterIdempotencyKey(any_=[key])),
@@ -69,12 +72,6 @@ def _earlier_run(key: str) -> Any | None:
 
 def submit_run(manifest: Manifest, *, work_queue_name: str | None = None) -> Submitted:
     """Create (or find) the import run for this manifest."""
-    import httpx
-    from prefect.deployments import run_deployment
-    from prefect.exceptions import ObjectNotFound
-
-    from deployments.api import PrefectUnavailable
-
     key = idempotency_key(manifest)
     try:
         earlier = _earlier_run(key)  # only to say "already submitted"; the key is what dedups

@@ -12,39 +12,18 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_table_artifact
 from prefect.client.schemas.objects import State
-from prefect.states import Completed, Failed
 
-from flows.progress import Progress
-from flows.runner import SettingsThreadPoolTaskRunner
-from flows.transfer import artifact_key, transfer_assets
-from reelflow.manifest import Manifest
+from flows.common.progress import Progress
+from flows.common.reporting import artifact_key, finish, publish
+from flows.common.runner import SettingsThreadPoolTaskRunner
+from flows.common.transfer import transfer_assets
+from reelflow.core.manifest import Manifest
+from reelflow.core.reports import TransferReport, transfer_report
 from reelflow.settings import get_settings
-from reelflow.summary import ImportSummary, summarize
 from tasks.episodes import upsert_episodes
 
-
-def final_state(summary: ImportSummary) -> State[ImportSummary]:
-    """Completed when every asset is stored; otherwise Failed, named Partial if some were."""
-    logger = get_run_logger()
-    logger.info(summary.headline())
-    if summary.failed == 0:
-        return Completed(message=summary.headline(), data=summary)
-    for line in summary.lines:
-        if line.status == "failed":
-            logger.error("ep%d %s failed: %s", line.episode, line.kind, line.error)
-    name = "Partial" if summary.stored + summary.skipped else "Failed"
-    return Failed(name=name, message=summary.headline(), data=summary)
-
-
-def report(summary: ImportSummary, key: str) -> None:
-    if summary.lines:
-        create_table_artifact(
-            key=key,
-            table=[line.model_dump() for line in summary.lines],
-            description=summary.headline(),
-        )
+__all__ = ["import_episodes"]
 
 
 @flow(
@@ -53,7 +32,7 @@ def report(summary: ImportSummary, key: str) -> None:
     task_runner=SettingsThreadPoolTaskRunner(),  # type: ignore[arg-type]
     validate_parameters=True,
 )
-def import_episodes(manifest: Manifest) -> State[ImportSummary]:
+def import_episodes(manifest: Manifest) -> State[TransferReport]:
     """Import a movie's thumbnails and video previews into S3 and record them."""
     started = time.monotonic()
     settings = get_settings()
@@ -67,12 +46,21 @@ def import_episodes(manifest: Manifest) -> State[ImportSummary]:
         description=f"Assets of movie {manifest.movie_id} imported",
     )
     outcomes = transfer_assets(jobs, settings, progress)
-    summary = summarize(
-        manifest.movie_id,
-        len(manifest.episodes),
-        settings.s3_bucket_name,
+    report = transfer_report(
         outcomes,
-        time.monotonic() - started,
+        run="import",
+        movie_id=manifest.movie_id,
+        episodes=len(manifest.episodes),
+        bucket=settings.s3_bucket_name,
+        seconds=time.monotonic() - started,
     )
-    report(summary, artifact_key("import-report", manifest.movie_id))
-    return final_state(summary)
+    publish(
+        artifact_key("import-summary", manifest.movie_id),
+        f"Import of movie {manifest.movie_id}",
+        report.headline(),
+        [report.counts()],
+        table_key=artifact_key("import-report", manifest.movie_id),
+        table=[line.model_dump() for line in report.lines],
+    )
+    return finish(report, errors=report.failure_messages())
+

@@ -6,11 +6,12 @@ memory stays constant (a page or two at a time, never the whole key list):
 1. census: list the managed prefixes page by page (1000 objects; both prefixes side by side,
    the next page requested while the current one is looked up); look each page up in the
    database with one query (asset keys, episode s3:// URLs, purge_queue); classify every
-   object (reelflow.cleanup.classify: live, foreign, owed, young, orphan) into tallies;
-2. decide (reelflow.cleanup.decide_cap): refuse when the database records nothing in this
+   object (reelflow.core.sweep.classify: live, foreign, owed, young, orphan) into tallies;
+2. decide (reelflow.core.sweep.decide_cap): refuse when the database records nothing in this
    bucket, or none of the listed objects (the wrong or an empty database: `force` does not
    lift this), or when orphans exceed `max_fraction` of the listed objects (unless `force`).
-   An executed sweep that is refused fails with SweepRefused before any deletion;
+   An executed sweep that is refused ends Failed with the reason (SweepRefused as its data)
+   before any deletion;
 3. execute only: drain purge_queue (owed keys, no grace period), then list again and, page by
    page, look each page up again and delete what is *still* an orphan under the same cut-off,
    never more than pass 1 approved; what cannot be deleted is queued in purge_queue.
@@ -28,30 +29,21 @@ from collections.abc import Callable, Iterator
 from typing import Annotated, Protocol
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.schemas.objects import State
-from prefect.states import Completed, Failed
+from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
-from flows.purge import drain
-from reelflow.cleanup import (
-    Census,
-    PurgeFailure,
-    SweepRefused,
-    SweepReport,
-    as_utc,
-    batched,
-    classify,
-    cutoff_for,
-    decide_cap,
-    within_budget,
-)
-from reelflow.keys import MANAGED_PREFIXES
-from reelflow.purge import ObjectPage
+from flows.common.purging import drain
+from flows.common.reporting import finish, publish
+from reelflow.adapters.s3 import ObjectPage
+from reelflow.core.errors import SweepRefused
+from reelflow.core.keys import MANAGED_PREFIXES
+from reelflow.core.purge import batched
+from reelflow.core.reports import PurgeFailure, SweepReport, sweep_report
+from reelflow.core.sweep import Census, as_utc, classify, cutoff_for, decide_cap, within_budget
 from reelflow.settings import Settings, get_settings
 from tasks.purge import delete_objects
-from tasks.retry import retry_options
 from tasks.sweep import (
     PageRefs,
     count_references,
@@ -114,11 +106,9 @@ def delete_orphans(
 
     Returns (deleted, deleted bytes, failures, deferred)."""
     logger = get_run_logger()
-    retry = retry_options(settings)
-    delete = delete_objects.with_options(**retry)
     deleted = deleted_bytes = deferred = 0
     failures: list[PurgeFailure] = []
-    for page in pages(bucket, list_objects_page.with_options(**retry).submit):
+    for page in pages(bucket):
         refs = lookup_references(bucket, page)  # fresh: rows committed since pass 1 count
         orphans = {
             obj.key: obj.size
@@ -128,7 +118,7 @@ def delete_orphans(
         take, later = within_budget(sorted(orphans), budget - deleted - len(failures))
         deferred += len(later)
         for batch in batched(take, settings.purge_batch_size):
-            state = delete(bucket, batch, return_state=True)
+            state = delete_objects(bucket, batch, return_state=True)
             if state.is_completed():
                 outcome = state.result()
                 gone = list(outcome.deleted)
@@ -150,8 +140,19 @@ def delete_orphans(
 
 
 def _publish(report: SweepReport) -> None:
-    create_table_artifact(
-        key="orphan-sweep",
+    mode = "executed" if report.executed else "dry run"
+    publish(
+        "orphan-sweep-report",
+        f"Orphan sweep of `{report.bucket}` ({mode})",
+        report.headline(),
+        [{"key": f"`{f.key}`", "error": f.error} for f in report.failures],
+        notes=[
+            f"cut-off: {report.cutoff.isoformat()} (grace {report.grace_hours} h)",
+            f"listed: {report.listed} objects, {report.listed_bytes} bytes",
+            f"objects the database references in this bucket: {report.references}",
+            f"cap: {report.decision}",
+        ],
+        table_key="orphan-sweep",
         table=[
             {
                 "category": line.category,
@@ -162,24 +163,6 @@ def _publish(report: SweepReport) -> None:
             }
             for line in report.categories
         ],
-        description=report.headline(),
-    )
-    mode = "executed" if report.executed else "dry run"
-    markdown = [
-        f"# Orphan sweep of `{report.bucket}` ({mode})",
-        "",
-        report.headline(),
-        "",
-        f"- cut-off: {report.cutoff.isoformat()} (grace {report.grace_hours} h)",
-        f"- listed: {report.listed} objects, {report.listed_bytes} bytes",
-        f"- objects the database references in this bucket: {report.references}",
-        f"- cap: {report.decision}",
-    ]
-    if report.failures:
-        markdown += ["", "| key | error |", "|---|---|"]
-        markdown += [f"| `{f.key}` | {f.error} |" for f in report.failures]
-    create_markdown_artifact(
-        key="orphan-sweep-report", markdown="\n".join(markdown), description=report.headline()
     )
 
 
@@ -213,9 +196,7 @@ def orphan_cleanup(
     cutoff = cutoff_for(moment, grace)
 
     references = count_references(bucket)
-    census = take_census(
-        bucket, cutoff, submit=list_objects_page.with_options(**retry_options(settings)).submit
-    )
+    census = take_census(bucket, cutoff)
     decision = decide_cap(
         listed=census.listed,
         managed=census.managed,
@@ -225,7 +206,7 @@ def orphan_cleanup(
         max_fraction=cap,
         force=force,
     )
-    report = SweepReport.from_census(
+    report = sweep_report(
         census,
         decision,
         bucket=bucket,
@@ -246,20 +227,19 @@ def orphan_cleanup(
     if not decision.allowed:
         report = report.model_copy(update={"seconds": round(time.monotonic() - started, 3)})
         _publish(report)
-        if execute:
+        if execute:  # an expected refusal: the run fails with the reason, not a traceback
             logger.error(decision.reason)
-            raise SweepRefused(decision, report)
+            return Failed(message=decision.reason, data=SweepRefused(decision.reason, report))
         logger.warning("An executed sweep would be refused: %s", decision.reason)
-        return Completed(message=report.headline(), data=report)
+        return finish(report)
     if not execute:
         report = report.model_copy(update={"seconds": round(time.monotonic() - started, 3)})
         _publish(report)
-        logger.info(report.headline())
-        return Completed(message=report.headline(), data=report)
+        return finish(report)
 
     if decision.forced:
         logger.warning("Cap lifted by force: %s", decision.reason)
-    owed = drain(None, settings.purge_batch_size, settings)
+    owed = drain(None, settings.purge_batch_size)
     deleted, deleted_bytes, failures, deferred = delete_orphans(
         bucket, cutoff, census.count("orphan"), settings
     )
@@ -275,7 +255,4 @@ def orphan_cleanup(
         }
     )
     _publish(report)
-    logger.info(report.headline())
-    if failures or not owed.ok:
-        return Failed(name="Partial", message=report.headline(), data=report)
-    return Completed(message=report.headline(), data=report)
+    return finish(report)

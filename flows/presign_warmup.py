@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_markdown_artifact
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.common.reporting import publish
+from reelflow.core.reports import WarmupReport
 from reelflow.settings import get_settings
 from tasks.presign import read_warm_urls, warm_urls
 
@@ -42,31 +43,6 @@ class WarmupRequest(BaseModel):
         ge=0,
         description="Also re-sign cached URLs that would go stale within this many seconds",
     )
-
-
-class WarmupReport(BaseModel):
-    top_movies: int
-    urls: int  # not `keys`: Prefect treats a model with .keys() as a mapping
-    signed: int
-    cached: int
-    batches: int
-    seconds: float
-    mode: str  # "redis", "memory only" or "cdn"
-
-    def headline(self) -> str:
-        return (
-            f"{self.urls} URLs of the top {self.top_movies} movies: {self.signed} signed, "
-            f"{self.cached} already cached, {self.batches} batches, {self.seconds:.2f}s "
-            f"({self.mode})"
-        )
-
-    def markdown(self) -> str:
-        return (
-            "| top movies | URLs | signed | already cached | batches | seconds | mode |\n"
-            "|---:|---:|---:|---:|---:|---:|---|\n"
-            f"| {self.top_movies} | {self.urls} | {self.signed} | {self.cached} | {self.batches} "
-            f"| {self.seconds:.2f} | {self.mode} |\n"
-        )
 
 
 @flow(name="presign-warmup", validate_parameters=True)
@@ -96,8 +72,6 @@ def presign_warmup(request: WarmupRequest = WarmupRequest()) -> WarmupReport:
         seconds=round(time.monotonic() - started, 3),
         mode=mode,
     )
-    logger.info(report.headline())
-    create_markdown_artifact(
-        key="presign-warmup", markdown=report.markdown(), description=report.headline()
-    )
+    publish("presign-warmup", "Presign warm-up", report.headline(), [report.counts()])
+    get_run_logger().info(report.headline())
     return report

@@ -163,6 +163,8 @@ class Settings(BaseSettings):
         for name, value in list(data.items()):
             if isinstance(getattr(self, name), SecretStr) and value is not None:
                 data[name] = "**********"
+        # Deferred for start-up time only: SQLAlchemy takes ~0.8 s to import, and settings load
+        # for every command, `reelflow --help` included.
         from sqlalchemy.engine import make_url
 
         data["database_url"] = make_url(self.database_url.get_secret_value()).render_as_string(

@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import task
-from prefect.cache_policies import NONE
-
-from reelflow import repository, resources
-from reelflow.models import AssetJob
+from reelflow.adapters.db import claims
+from reelflow.core.models import AssetJob
+from reelflow.services import resources
+from tasks.retry import io_task
 
 
 @dataclass(frozen=True)
@@ -28,24 +27,24 @@ class Claimed:
         return [asset_id for asset_id, _ in self.items]
 
 
-@task(name="count-backfill", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("count-backfill")
 def count_backfill() -> int:
-    return repository.count_backfill(resources.engine())
+    return claims.count_backfill(resources.engine())
 
 
-@task(name="list-backfill", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("list-backfill")
 def list_backfill(limit: int) -> list[dict[str, Any]]:
     """What a backfill would claim; changes nothing (dry run)."""
-    return repository.backfill_candidates(resources.engine(), limit=limit)
+    return claims.backfill_candidates(resources.engine(), limit=limit)
 
 
-@task(name="claim-backfill", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("claim-backfill")
 def claim_backfill(after_id: int, limit: int) -> Claimed:
     """Claim up to `limit` assets (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
-    items, last_id = repository.claim_backfill(resources.engine(), after_id=after_id, limit=limit)
+    items, last_id = claims.claim_backfill(resources.engine(), after_id=after_id, limit=limit)
     return Claimed(items=tuple(items), last_id=last_id)
 
 
-@task(name="release-backfill", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("release-backfill")
 def release_backfill(asset_ids: list[int]) -> None:
-    repository.release_claims(resources.engine(), asset_ids)
+    claims.release_claims(resources.engine(), asset_ids)

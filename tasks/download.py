@@ -7,21 +7,18 @@ import time
 import uuid
 from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NONE
-
-from deployments.limits import origin_slot
-from reelflow import resources
-from reelflow.errors import OriginThrottled
-from reelflow.fetch import fetch_to_file
-from reelflow.models import AssetJob, Downloaded
+from reelflow.adapters.http.fetch import fetch_to_file
+from reelflow.adapters.slots import origin_slot
+from reelflow.core.errors import OriginThrottled
+from reelflow.core.models import AssetJob, Downloaded
+from reelflow.core.urlguard import FetchPolicy, redact
+from reelflow.services import resources
 from reelflow.settings import get_settings
-from reelflow.urlguard import FetchPolicy, redact
 from tasks.log import run_logger
-from tasks.retry import attempt_number, tag_attempts
+from tasks.retry import attempt_number, io_task, step_failures
 
 
-@task(name="download", cache_policy=NONE)
+@io_task("download")
 def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
     settings = get_settings()
     logger = run_logger()
@@ -29,30 +26,31 @@ def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
     policy = FetchPolicy.from_settings(settings)
     path = Path(spool_dir) / f"{uuid.uuid4().hex}.src"
     logger.info("Downloading %s from %s", job.label, redact(job.source_url))
-    try:
-        # One slot of the origin host's global limit (no-op unless settings.global_limits);
-        # released before any Retry-After wait below.
-        with open(path, "wb") as dest, origin_slot(job.source_url, settings):
-            result = fetch_to_file(
-                job.source_url,
-                dest,
-                max_bytes=max_bytes,
-                policy=policy,
-                client=resources.http_client(policy),
-                retry_after_cap=settings.retry_after_cap,
-            )
-    except OriginThrottled as exc:
-        path.unlink(missing_ok=True)
-        if exc.retry_after and attempt_number() <= settings.retries:
-            # Honour Retry-After: wait what the origin asked before the backoff delay starts.
-            logger.warning(
-                "Origin throttled %s; waiting %.1fs as asked", job.label, exc.retry_after
-            )
-            time.sleep(exc.retry_after)
-        raise tag_attempts(exc) from None
-    except Exception as exc:
-        path.unlink(missing_ok=True)
-        raise tag_attempts(exc) from None
+    with step_failures("download"):
+        try:
+            # One slot of the origin host's global limit (no-op unless settings.global_limits);
+            # released before any Retry-After wait below.
+            with open(path, "wb") as dest, origin_slot(job.source_url, settings):
+                result = fetch_to_file(
+                    job.source_url,
+                    dest,
+                    max_bytes=max_bytes,
+                    policy=policy,
+                    client=resources.http_client(policy),
+                    retry_after_cap=settings.retry_after_cap,
+                )
+        except OriginThrottled as exc:
+            path.unlink(missing_ok=True)
+            if exc.retry_after and attempt_number() <= settings.retries:
+                # Honour Retry-After: wait what the origin asked before the backoff delay.
+                logger.warning(
+                    "Origin throttled %s; waiting %.1fs as asked", job.label, exc.retry_after
+                )
+                time.sleep(exc.retry_after)
+            raise
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
     return Downloaded(
         job=job,
         path=os.fspath(path),

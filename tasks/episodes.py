@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from prefect import task
-from prefect.cache_policies import NONE
+from reelflow.adapters.db import imports
+from reelflow.core.manifest import Manifest
+from reelflow.core.models import AssetJob
+from reelflow.services import resources
+from tasks.retry import io_task
 
-from reelflow import repository, resources
-from reelflow.manifest import Manifest
-from reelflow.models import AssetJob
 
-
-@task(name="upsert-episodes", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("upsert-episodes")
 def upsert_episodes(manifest: Manifest) -> list[AssetJob]:
     """One transaction for the whole manifest; returns the assets to import."""
-    return repository.upsert_manifest(resources.engine(), manifest)
+    return imports.upsert_manifest(resources.engine(), manifest)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from reelflow import urls
-from reelflow.keys import s3_url
+from reelflow.core.keys import s3_url
+from reelflow.services import urls
 from tasks.log import run_logger
 
 

@@ -11,11 +11,12 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
-from reelflow.imaging import ImagePolicy, compress_image
-from reelflow.media import expect_kind
-from reelflow.models import Downloaded, Prepared
+from reelflow.core.imaging import ImagePolicy, compress_image
+from reelflow.core.media import expect_kind
+from reelflow.core.models import Downloaded, Prepared
 from reelflow.settings import get_settings
 from tasks.log import run_logger
+from tasks.retry import step_failures
 
 
 @functools.cache
@@ -26,6 +27,12 @@ def _cpu_slots(n: int) -> threading.BoundedSemaphore:
 
 @task(name="prepare", cache_policy=NONE)
 def prepare_asset(downloaded: Downloaded) -> Prepared:
+    """Not retried: the same bytes compress the same way. Its attempts are the download's."""
+    with step_failures("prepare", earlier_attempts=downloaded.attempts - 1):
+        return _prepare(downloaded)
+
+
+def _prepare(downloaded: Downloaded) -> Prepared:
     settings = get_settings()
     job = downloaded.job
     src = Path(downloaded.path)
@@ -73,7 +80,6 @@ def prepare_asset(downloaded: Downloaded) -> Prepared:
             note=result.note,
             attempts=downloaded.attempts,
         )
-    except Exception as exc:
+    except BaseException:
         src.unlink(missing_ok=True)
-        exc.attempts = downloaded.attempts  # type: ignore[attr-defined]
         raise

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from prefect import task
 from prefect.cache_policies import NONE
 
-from reelflow import catalog, resources, urls
+from reelflow.adapters.db import catalog
+from reelflow.services import resources, urls
+from tasks.retry import io_task
 
 
 @dataclass(frozen=True)
@@ -19,7 +21,7 @@ class BatchCounts:
     seconds: float
 
 
-@task(name="read-warm-urls", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("read-warm-urls")
 def read_warm_urls(top: int) -> list[str]:
     """The s3:// URLs of the `top` most recently updated movies' episodes (one query)."""
     return catalog.recent_stored_urls(resources.engine(), top)

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefect import get_run_logger, task
-from prefect.cache_policies import NONE
+from prefect import get_run_logger
 
-from reelflow import purge, repository, resources
-from reelflow.cleanup import OwedKey, PurgePlan
-from reelflow.errors import StorageUnavailable
+from reelflow.adapters import s3
+from reelflow.adapters.db import purge_queue
+from reelflow.core.errors import StorageUnavailable
+from reelflow.core.purge import OwedKey, PurgePlan
+from reelflow.services import resources
 from reelflow.settings import get_settings
 from tasks.invalidate import forget_cached_urls
-from tasks.retry import attempt_number
+from tasks.retry import attempt_number, io_task
 
 
 @dataclass(frozen=True)
@@ -25,22 +26,22 @@ class OwedBatch:
         return not (self.plan.delete or self.plan.revived or self.plan.refused)
 
 
-@task(name="claim-purge-batch", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("claim-purge-batch")
 def claim_purge_batch(after_id: int, limit: int, keys: list[str] | None = None) -> OwedBatch:
     """The next owed keys (id > after_id); keys in use again are dropped from the queue."""
-    plan, last_id = repository.owed_batch(
+    plan, last_id = purge_queue.owed_batch(
         resources.engine(), after_id=after_id, limit=limit, keys=keys
     )
     return OwedBatch(plan=plan, last_id=last_id)
 
 
-@task(name="delete-objects", cache_policy=NONE)
-def delete_objects(bucket: str, keys: list[str]) -> purge.DeleteOutcome:
+@io_task("delete-objects")
+def delete_objects(bucket: str, keys: list[str]) -> s3.DeleteOutcome:
     """One DeleteObjects request. Per-key transient errors (InternalError, SlowDown, ...) fail
     the attempt so the task's retry policy re-sends the batch (deleting is idempotent); on the
     last attempt they are returned as failures instead, with the terminal ones."""
     settings = get_settings()
-    outcome = purge.delete_keys(resources.s3_client(settings), bucket, keys)
+    outcome = s3.delete_keys(resources.s3_client(settings), bucket, keys)
     transient = [f for f in outcome.failures if f.transient]
     if transient and attempt_number() <= settings.retries:
         get_run_logger().warning(
@@ -55,7 +56,7 @@ def delete_objects(bucket: str, keys: list[str]) -> purge.DeleteOutcome:
     return outcome
 
 
-@task(name="settle-purge-batch", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("settle-purge-batch")
 def settle_purge_batch(deleted: list[OwedKey], failed: list[tuple[OwedKey, str]]) -> int:
     """Remove the rows of deleted keys; keep the others with attempts and last_error."""
-    return repository.settle_purge(resources.engine(), deleted, failed)
+    return purge_queue.settle_purge(resources.engine(), deleted, failed)

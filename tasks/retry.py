@@ -1,21 +1,38 @@
-"""The retry policy every I/O task shares: transient errors only, exponential backoff, jitter.
+"""The one retry policy of every I/O task: transient errors only, exponential backoff, jitter.
 
+`io_task` declares a task with it. Attempts, delays and jitter are read from settings when a
+task run starts (REELFLOW_RETRIES, REELFLOW_RETRY_BASE_DELAY, REELFLOW_RETRY_JITTER), never at
+import, and the condition is `retry_transient`: a 404, a bomb or a blocked URL gets one attempt.
 Prefect task retries are the single retry owner (httpx does not retry; botocore is set to one
-attempt). Options come from settings when a flow starts, never at import.
+attempt). tests/integration/test_retry_policy.py runs every task that retries against a terminal
+and a transient error.
+
+A step of an asset's transfer that fails raises StepFailed carrying a StepFailure (step, error,
+attempts): the typed value the flow records, see `step_failures`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, ParamSpec, TypeVar
 
+from prefect import Task
+from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import task_run as current_task_run
 
-from reelflow.backoff import backoff_delays
-from reelflow.errors import ReelflowError, is_retryable
-from reelflow.settings import Settings
+from reelflow.core.backoff import backoff_delays
+from reelflow.core.errors import StepFailed, StepFailure, is_retryable
+from reelflow.settings import get_settings
+from tasks.log import quiet_expected_errors
 
-__all__ = ["attempt_number", "retry_options", "retry_transient"]
+__all__ = ["PolicyTask", "attempt_number", "io_task", "retry_transient", "step_failures"]
+
+quiet_expected_errors()  # a logging filter, no I/O: expected errors are logged without traceback
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 def retry_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
@@ -27,14 +44,51 @@ def retry_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
     return False
 
 
-def retry_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments for Task.with_options carrying the configured retry policy."""
-    return {
-        "retries": settings.retries,
-        "retry_delay_seconds": backoff_delays(settings.retries, settings.retry_base_delay),
-        "retry_jitter_factor": settings.retry_jitter or None,
-        "retry_condition_fn": retry_transient,
-    }
+class PolicyTask(Task[P, R]):
+    """A Prefect task whose retries, delays and jitter are the configured policy, read when a
+    run starts. Values given to Task (or with_options) are ignored: there is one policy."""
+
+    @property
+    def retries(self) -> int:
+        return get_settings().retries
+
+    @retries.setter
+    def retries(self, _value: int) -> None:
+        pass
+
+    @property
+    def retry_delay_seconds(self) -> list[float]:
+        settings = get_settings()
+        return backoff_delays(settings.retries, settings.retry_base_delay)
+
+    @retry_delay_seconds.setter
+    def retry_delay_seconds(self, _value: Any) -> None:
+        pass
+
+    @property
+    def retry_jitter_factor(self) -> float | None:
+        return get_settings().retry_jitter or None
+
+    @retry_jitter_factor.setter
+    def retry_jitter_factor(self, _value: Any) -> None:
+        pass
+
+
+def io_task(
+    name: str, *, task_run_name: str | None = None
+) -> Callable[[Callable[P, R]], PolicyTask[P, R]]:
+    """@task for one I/O step: no result cache, the configured retry policy."""
+
+    def decorate(fn: Callable[P, R]) -> PolicyTask[P, R]:
+        return PolicyTask(
+            fn=fn,
+            name=name,
+            task_run_name=task_run_name,
+            cache_policy=NONE,
+            retry_condition_fn=retry_transient,
+        )
+
+    return decorate
 
 
 def attempt_number() -> int:
@@ -42,8 +96,14 @@ def attempt_number() -> int:
     return int(current_task_run.run_count or 1)
 
 
-def tag_attempts(exc: BaseException) -> BaseException:
-    """Record on a reelflow error how many attempts the task made, for the asset row."""
-    if isinstance(exc, ReelflowError):
-        exc.attempts = attempt_number()  # type: ignore[attr-defined]
-    return exc
+@contextmanager
+def step_failures(step: str, *, earlier_attempts: int = 0) -> Iterator[None]:
+    """Raise any error of the block as StepFailed(step, error, attempts), where attempts counts
+    `earlier_attempts` (made by steps before this one) plus this task run's attempt."""
+    try:
+        yield
+    except StepFailed:
+        raise
+    except Exception as exc:
+        failure = StepFailure.of(step, exc, earlier_attempts + attempt_number())
+        raise StepFailed(failure) from exc

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prefect import task
-from prefect.cache_policies import NONE
-
-from reelflow import purge, repository, resources
+from reelflow.adapters import s3
+from reelflow.adapters.db import sweep
+from reelflow.services import resources
+from tasks.retry import io_task
 
 
 @dataclass(frozen=True)
@@ -19,26 +19,26 @@ class PageRefs:
     owed: frozenset[str]
 
 
-@task(name="list-objects-page", cache_policy=NONE)
-def list_objects_page(bucket: str, prefix: str, token: str | None) -> purge.ObjectPage:
+@io_task("list-objects-page")
+def list_objects_page(bucket: str, prefix: str, token: str | None) -> s3.ObjectPage:
     """Up to 1000 objects under prefix (one ListObjectsV2 request)."""
-    return purge.list_page(resources.s3_client(), bucket, prefix, token)
+    return s3.list_page(resources.s3_client(), bucket, prefix, token)
 
 
-@task(name="lookup-references", cache_policy=NONE, retries=2, retry_delay_seconds=1)
-def lookup_references(bucket: str, page: purge.ObjectPage) -> PageRefs:
+@io_task("lookup-references")
+def lookup_references(bucket: str, page: s3.ObjectPage) -> PageRefs:
     """One query for the whole page: asset keys, episode s3:// URLs and purge_queue rows."""
-    referenced, owed = repository.page_references(resources.engine(), bucket, page.keys)
+    referenced, owed = sweep.page_references(resources.engine(), bucket, page.keys)
     return PageRefs(referenced=referenced, owed=owed)
 
 
-@task(name="count-references", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("count-references")
 def count_references(bucket: str) -> int:
     """How many objects of the bucket the database records (the empty/wrong database guard)."""
-    return repository.bucket_reference_count(resources.engine(), bucket)
+    return sweep.bucket_reference_count(resources.engine(), bucket)
 
 
-@task(name="settle-sweep-page", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("settle-sweep-page")
 def settle_sweep_page(bucket: str, deleted: list[str], failed: list[tuple[str, str]]) -> int:
     """Queue what could not be deleted for a retry; flag assets that raced a deletion."""
-    return repository.settle_sweep(resources.engine(), bucket, deleted, failed)
+    return sweep.settle_sweep(resources.engine(), bucket, deleted, failed)

@@ -5,27 +5,25 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from prefect import task
-from prefect.cache_policies import NONE
-
-from deployments.limits import s3_slot
-from reelflow import resources, s3
-from reelflow.keys import asset_key
-from reelflow.models import Prepared, Stored
+from reelflow.adapters import s3
+from reelflow.adapters.slots import s3_slot
+from reelflow.core.keys import asset_key
+from reelflow.core.models import Prepared, Stored
+from reelflow.services import resources
 from reelflow.settings import get_settings
 from tasks.log import run_logger
-from tasks.retry import attempt_number
+from tasks.retry import attempt_number, io_task, step_failures
 
 
-@task(name="upload", cache_policy=NONE)
+@io_task("upload")
 def upload_asset(prepared: Prepared) -> Stored:
     settings = get_settings()
     job = prepared.job
     bucket = settings.s3_bucket_name
-    key = asset_key(job.kind, job.movie_id, job.number, prepared.ext)
-    client = resources.s3_client(settings)
     attempts = prepared.attempts + attempt_number() - 1  # download tries + upload retries
-    try:
+    with step_failures("upload", earlier_attempts=prepared.attempts - 1):
+        key = asset_key(job.kind, job.movie_id, job.number, prepared.ext)
+        client = resources.s3_client(settings)
         # The HEAD and the upload hold slots of the global S3 limit, taken once for both (each
         # take costs API calls); a multipart upload sends several parts at once.
         # A no-op unless settings.global_limits.
@@ -48,9 +46,6 @@ def upload_asset(prepared: Prepared) -> Stored:
                     multipart_chunksize=settings.multipart_chunksize,
                 )
                 uploaded = True
-    except Exception as exc:
-        exc.attempts = attempts  # type: ignore[attr-defined]
-        raise
     Path(prepared.path).unlink(missing_ok=True)
     return Stored(
         prepared=replace(prepared, attempts=attempts), bucket=bucket, key=key, uploaded=uploaded

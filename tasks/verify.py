@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from prefect import task
-from prefect.cache_policies import NONE
-
-from reelflow import resources, s3
-from reelflow.models import AssetJob
+from reelflow.adapters import s3
+from reelflow.core.models import AssetJob
+from reelflow.services import resources
+from tasks.retry import io_task
 
 
 def _verified(job: AssetJob) -> bool:
@@ -18,7 +17,7 @@ def _verified(job: AssetJob) -> bool:
     return found == job.known_sha256
 
 
-@task(name="verify-stored", cache_policy=NONE, retries=2, retry_delay_seconds=1)
+@io_task("verify-stored")
 def verify_stored(jobs: list[AssetJob]) -> list[bool]:
     """For each job: True when S3 holds its known key with the known sha256 (nothing to do).
 

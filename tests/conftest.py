@@ -1,21 +1,20 @@
 """Shared fixtures: real PostgreSQL, moto's S3 server over HTTP, a Prefect test server.
 
 A service that cannot be reached fails the session with a message naming what is missing.
+Process state (settings, engines, clients, URL caches) is reset between tests by the one switch
+`reelflow.services.reset()`; helpers shared by tests live in the tests.support package.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from services import (  # noqa: E402
+from tests.support.services import (
     RedisProcess,
     migrated_database,
     postgres_server,
@@ -44,7 +43,7 @@ def pg_url(pg_admin: str) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def s3_server() -> Iterator[object]:
-    from reelflow.sandbox.s3server import MotoServer
+    from reelflow.devtools.s3server import MotoServer
 
     with MotoServer() as server:
         yield server
@@ -66,8 +65,8 @@ def env(
     fast retries. Tables are emptied first so each test starts clean."""
     from sqlalchemy import text
 
-    from reelflow import resources, s3
-    from reelflow.settings import reset_settings
+    from reelflow.adapters import s3
+    from reelflow.services import reset, resources
 
     bucket = f"test-{uuid.uuid4().hex[:12]}"
     values = {
@@ -83,16 +82,14 @@ def env(
     }
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    reset_settings()
-    resources.dispose()
+    reset()
     with resources.engine().begin() as conn:
         conn.execute(
             text("TRUNCATE movies, episodes, assets, purge_queue RESTART IDENTITY CASCADE")
         )
     s3.ensure_bucket(resources.s3_client(), bucket)
     yield values
-    reset_settings()
-    resources.dispose()
+    reset()
 
 
 # --- Redis -----------------------------------------------------------------------------------
@@ -122,8 +119,7 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture()
 def redis_env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[dict[str, str]]:
     """USE_REDIS on, pointed at the session's Redis under a key prefix of this test's own."""
-    from reelflow import urls
-    from reelflow.settings import reset_settings
+    from reelflow.services import reset
 
     prefix = f"reelflow-test:{uuid.uuid4().hex[:12]}:"
     values = redis_env_values(redis_url, prefix)
@@ -131,11 +127,9 @@ def redis_env(monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[dict[
         monkeypatch.delenv(key, raising=False)
     for key, value in values.items():
         monkeypatch.setenv(key, value)
-    reset_settings()
-    urls.reset()
+    reset()
     yield {**values, "url": redis_url}
-    urls.reset()
-    reset_settings()
+    reset()
     delete_prefix(redis_url, prefix)
 
 

@@ -50,7 +50,7 @@ class CdnModel:
 
 def bench_media(media_dir: Path = MEDIA_DIR) -> tuple[list[Path], list[Path]]:
     """~330 KB photographic 1920x1080 JPEGs and ~2 MB WebM previews, generated once."""
-    from reelflow.sandbox.media import photo_jpeg, preview_webm
+    from reelflow.devtools.media import photo_jpeg, preview_webm
 
     media_dir.mkdir(parents=True, exist_ok=True)
     thumbs, previews = [], []
@@ -70,7 +70,7 @@ def bench_media(media_dir: Path = MEDIA_DIR) -> tuple[list[Path], list[Path]]:
 def _serve(
     thumbs: list[str], previews: list[str], episodes: int, model: CdnModel, ready: Any, stop: Any
 ) -> None:
-    from reelflow.sandbox.origin import Origin
+    from reelflow.devtools.origin import Origin
 
     bodies_t = [Path(p).read_bytes() for p in thumbs]
     bodies_p = [Path(p).read_bytes() for p in previews]
@@ -136,7 +136,7 @@ def naive_baseline(base: str, episodes: range, bucket: str) -> float:
     """The seed's 'before': one asset after another, download whole, upload as is."""
     import httpx
 
-    from reelflow import resources
+    from reelflow.services import resources
 
     s3 = resources.s3_client()
     started = time.perf_counter()
@@ -150,7 +150,7 @@ def naive_baseline(base: str, episodes: range, bucket: str) -> float:
 
 def cpu_floor(thumbs: list[Path], episodes: int) -> tuple[float, float]:
     """(floor seconds, ms per image): single-thread CPU time of compression x N / cores."""
-    from reelflow.imaging import compress_image
+    from reelflow.core.imaging import compress_image
 
     samples = []
     for path in thumbs[: min(len(thumbs), 8)]:
@@ -187,9 +187,9 @@ def warm_prefect() -> None:
 
 def run_flow(manifest: dict[str, Any]) -> tuple[float, float, Any]:
     """(seconds, submit_ms, summary) for one import-flow run in this process."""
+    from flows.common.progress import listen
     from flows.import_episodes import import_episodes
-    from flows.progress import listen
-    from reelflow.manifest import parse_manifest
+    from reelflow.core.manifest import parse_manifest
 
     parsed = parse_manifest(manifest)
     queued: list[float] = []
@@ -208,8 +208,9 @@ def run_flow(manifest: dict[str, Any]) -> tuple[float, float, Any]:
 
 def run_plain(manifest: dict[str, Any]) -> tuple[float, int]:
     """The same work as the flow, same concurrency, but plain function calls: no task runs."""
-    from reelflow import repository, resources
-    from reelflow.manifest import parse_manifest
+    from reelflow.adapters.db import imports
+    from reelflow.core.manifest import parse_manifest
+    from reelflow.services import resources
     from reelflow.settings import get_settings
     from tasks.download import download_asset
     from tasks.prepare import prepare_asset
@@ -218,7 +219,7 @@ def run_plain(manifest: dict[str, Any]) -> tuple[float, int]:
 
     settings = get_settings()
     started = time.perf_counter()
-    jobs = repository.upsert_manifest(resources.engine(), parse_manifest(manifest))
+    jobs = imports.upsert_manifest(resources.engine(), parse_manifest(manifest))
     spool = tempfile.mkdtemp(prefix="reelflow-plain-", dir=settings.spool_dir)
 
     def one(job: Any) -> bool:
@@ -253,8 +254,10 @@ def register(bench_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """End-to-end import of N episodes against a modelled CDN, local S3 and a database."""
-        from reelflow import migrate, resources, s3
-        from reelflow.sandbox.s3server import MotoServer
+        from reelflow.adapters import s3
+        from reelflow.adapters.db import migrate
+        from reelflow.devtools.s3server import MotoServer
+        from reelflow.services import resources
         from reelflow.settings import get_settings, reset_settings
 
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -72,9 +72,9 @@ def _bench_settings(prefix: str) -> Any:
 def run_bench(pages: int, page_size: int, say: Callable[..., None]) -> dict[str, Any]:
     import redis
 
-    from reelflow.redis_client import make_client
-    from reelflow.s3 import make_s3_client
-    from reelflow.urls import UrlResolver
+    from reelflow.adapters.redis_cache import make_client
+    from reelflow.adapters.s3 import make_s3_client
+    from reelflow.services.urls import UrlResolver
 
     settings = _bench_settings(f"reelflow-bench:{uuid.uuid4().hex[:8]}:")
     admin = make_client(settings.model_copy(update={"redis_timeout": 5.0}))

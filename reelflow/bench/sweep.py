@@ -77,7 +77,7 @@ class RssSampler:
 
 def layout(objects: int, referenced: float, tag: str) -> tuple[list[str], list[str], int]:
     """(keys recorded in the database, orphan keys, movies): 26 keys per movie."""
-    from reelflow.keys import asset_key
+    from reelflow.core.keys import asset_key
 
     recorded_target = round(objects * referenced)
     recorded: list[str] = []
@@ -106,8 +106,8 @@ def seed_rows(engine: Any, bucket: str, keys: list[str]) -> float:
     """Movies, episodes (with s3:// URLs) and stored asset rows for `keys`."""
     from sqlalchemy import insert, select
 
-    from reelflow.db import Asset, Episode, Movie, utcnow
-    from reelflow.keys import s3_url
+    from reelflow.adapters.db.schema import Asset, Episode, Movie, utcnow
+    from reelflow.core.keys import s3_url
 
     started = time.perf_counter()
     now = utcnow()
@@ -172,7 +172,7 @@ def seed_rows(engine: Any, bucket: str, keys: list[str]) -> float:
 def remove_rows(engine: Any, tag: str) -> None:
     from sqlalchemy import delete
 
-    from reelflow.db import Movie
+    from reelflow.adapters.db.schema import Movie
 
     with engine.begin() as conn:
         conn.execute(delete(Movie).where(Movie.id.startswith(f"{tag}-", autoescape=True)))
@@ -180,7 +180,7 @@ def remove_rows(engine: Any, tag: str) -> None:
 
 def baseline(client: Any, bucket: str) -> int:
     """The raw pagination: every page of both managed prefixes, counted, nothing else."""
-    from reelflow.keys import MANAGED_PREFIXES
+    from reelflow.core.keys import MANAGED_PREFIXES
 
     listed = 0
     paginator = client.get_paginator("list_objects_v2")
@@ -218,9 +218,11 @@ def register(bench_app: typer.Typer) -> None:
         from botocore.config import Config
 
         from flows.orphan_cleanup import take_census
-        from reelflow import migrate, resources, s3
-        from reelflow.cleanup import cutoff_for
-        from reelflow.sandbox.s3server import MotoServer
+        from reelflow.adapters import s3
+        from reelflow.adapters.db import migrate
+        from reelflow.core.cleanup import cutoff_for
+        from reelflow.devtools.s3server import MotoServer
+        from reelflow.services import resources
         from reelflow.settings import get_settings, reset_settings
         from tasks.sweep import count_references, list_objects_page, lookup_references
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,10 +20,9 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from e2e_support import (  # noqa: E402
+from tests.support.e2e import (
     BIN,
+    E2E_MEDIA,
     IMPORT_EPISODES,
     IMPORT_MOVIE,
     ORIGIN_HOST_LIMIT,
@@ -33,11 +31,11 @@ from e2e_support import (  # noqa: E402
     Proc,
     http_ok,
     reelflow_json,
-    serve_movie,
     wait_final,
     wait_until,
 )
-from services import migrated_database  # noqa: E402
+from tests.support.movies import serve_movie
+from tests.support.services import migrated_database
 
 
 class PrefectServer:
@@ -74,7 +72,7 @@ def prefect_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrefectSer
     """A real Prefect server with its own PREFECT_HOME; the test process points at it."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
-    from reelflow.sandbox.s3server import free_port
+    from reelflow.devtools.s3server import free_port
 
     if not (BIN / "prefect").exists():
         pytest.fail(f"the prefect command is missing from {BIN}: run `make install`")
@@ -101,8 +99,8 @@ def stack_env(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, str]]:
     """The environment of every worker and CLI process, also applied to this process."""
-    from reelflow import resources, s3
-    from reelflow.settings import reset_settings
+    from reelflow.adapters import s3
+    from reelflow.services import reset, resources
 
     values = {
         "PREFECT_API_URL": prefect_api.api_url,
@@ -131,12 +129,10 @@ def stack_env(
                 "PREFECT_"
             ):  # this process's Prefect settings: temporary_settings
                 mp.setenv(key, value)
-        reset_settings()
-        resources.dispose()
+        reset()
         s3.ensure_bucket(resources.s3_client(), values["S3_BUCKET_NAME"])
         yield env
-        reset_settings()
-        resources.dispose()
+        reset()
 
 
 @pytest.fixture(scope="session")
@@ -236,7 +232,7 @@ class FinishedImport:
 
 @pytest.fixture(scope="session")
 def origin() -> Iterator[Any]:
-    from reelflow.sandbox.origin import Origin
+    from reelflow.devtools.origin import Origin
 
     with Origin() as server:
         yield server
@@ -251,9 +247,9 @@ def finished_import(
 ) -> FinishedImport:
     """One import submitted twice (CLI, then the Python function), run by a worker to the end."""
     from deployments.submit import submit_import
-    from reelflow.manifest import parse_manifest
+    from reelflow.core.manifest import parse_manifest
 
-    manifest = serve_movie(origin, IMPORT_MOVIE, range(1, IMPORT_EPISODES + 1))
+    manifest = serve_movie(origin, IMPORT_MOVIE, range(1, IMPORT_EPISODES + 1), **E2E_MEDIA)
     path = Path(tmp_path_factory.mktemp("manifests")) / "movie.json"
     path.write_text(json.dumps(manifest))
     workers = session_workers()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from e2e_support import S3_REQUEST_LIMIT, reelflow, reelflow_json
+
+from tests.support.e2e import S3_REQUEST_LIMIT, reelflow, reelflow_json
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +18,7 @@ DEPLOYMENTS = {
         None,
         None,
     ),
-    "purge-objects/purge": ("flows/purge.py:purge_objects", "critical", 1, None),
+    "purge-objects/purge": ("flows/purge_objects.py:purge_objects", "critical", 1, None),
     "backfill/backfill": ("flows/backfill.py:backfill", "default", None, None),
     "backfill/backfill-hourly": ("flows/backfill.py:backfill", "low", 1, "0 * * * *"),
     "presign-warmup/presign-warmup": (

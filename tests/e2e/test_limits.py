@@ -4,7 +4,9 @@ host, while another host in the same run is not held back by it."""
 from __future__ import annotations
 
 import pytest
-from e2e_support import serve_movie, wait_final
+
+from tests.support.e2e import E2E_MEDIA, wait_final
+from tests.support.movies import serve_movie
 
 pytestmark = pytest.mark.slow
 
@@ -14,7 +16,7 @@ def test_a_per_host_limit_of_one_serialises_that_hosts_downloads(workers, stack_
     from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
     from prefect.deployments import run_deployment
 
-    from reelflow.sandbox.origin import Fault, Origin
+    from reelflow.devtools.origin import Fault, Origin
 
     # What an operator does for a fragile CDN (or `reelflow deploy --origin-host localhost=1`).
     with get_client(sync_client=True) as client:
@@ -25,8 +27,12 @@ def test_a_per_host_limit_of_one_serialises_that_hosts_downloads(workers, stack_
     slow = [Fault.latency(0.3, times=None)]
     slower = [Fault.latency(1.5, times=None)]
     with Origin() as fragile, Origin() as sturdy:
-        limited = serve_movie(fragile, "e2e-limits", range(1, 4), host="localhost", faults=slow)
-        free = serve_movie(sturdy, "e2e-limits", range(4, 7), host="127.0.0.1", faults=slower)
+        limited = serve_movie(
+            fragile, "e2e-limits", range(1, 4), host="localhost", every_asset=slow, **E2E_MEDIA
+        )
+        free = serve_movie(
+            sturdy, "e2e-limits", range(4, 7), host="127.0.0.1", every_asset=slower, **E2E_MEDIA
+        )
         manifest = limited | {"episodes": limited["episodes"] + free["episodes"]}
         run = run_deployment(
             "import-episodes/import",

@@ -4,7 +4,8 @@ is run by the next worker that comes online (the seed's in-memory queue lost it)
 from __future__ import annotations
 
 import pytest
-from e2e_support import wait_final
+
+from tests.support.e2e import wait_final
 
 pytestmark = pytest.mark.slow
 
@@ -13,7 +14,7 @@ def test_a_queued_run_survives_a_server_restart(prefect_api, workers, stack_env)
     from prefect.client.orchestration import get_client
 
     from deployments.submit import submit_import
-    from reelflow.manifest import parse_manifest
+    from reelflow.core.manifest import parse_manifest
 
     run_id = submit_import(parse_manifest({"movie_id": "e2e-restart", "episodes": []}))
     prefect_api.restart()

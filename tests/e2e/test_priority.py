@@ -4,14 +4,15 @@ starts first once a worker (one run at a time) comes online."""
 from __future__ import annotations
 
 import pytest
-from e2e_support import wait_final
+
+from tests.support.e2e import wait_final
 
 pytestmark = pytest.mark.slow
 
 
 def test_a_critical_run_queued_after_low_runs_starts_first(workers, stack_env):
     from deployments.submit import submit_import
-    from reelflow.manifest import parse_manifest
+    from reelflow.core.manifest import parse_manifest
 
     def empty(movie_id: str):  # no episodes: the run only records the movie
         return parse_manifest({"movie_id": movie_id, "episodes": []})

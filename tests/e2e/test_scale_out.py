@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from e2e_support import jpeg, wait_final
+
+from tests.support.e2e import wait_final
+from tests.support.movies import jpeg
 
 pytestmark = pytest.mark.slow
 
@@ -19,9 +21,10 @@ def seed(origin) -> None:
     half with no asset row at all (both are backfill candidates)."""
     from sqlalchemy import delete, select, update
 
-    from reelflow import repository, resources
-    from reelflow.db import Asset, Episode
-    from reelflow.manifest import parse_manifest
+    from reelflow.adapters.db import imports
+    from reelflow.adapters.db.schema import Asset, Episode
+    from reelflow.core.manifest import parse_manifest
+    from reelflow.services import resources
 
     episodes = []
     for n in range(1, EPISODES + 1):
@@ -29,7 +32,7 @@ def seed(origin) -> None:
         origin.add(path, jpeg(n % 7, width=160, height=90), "image/jpeg")
         episodes.append({"number": n, "thumbnail_url": f"{origin.url(path)}?sig=e2e"})
     engine = resources.engine()
-    repository.upsert_manifest(engine, parse_manifest({"movie_id": MOVIE, "episodes": episodes}))
+    imports.upsert_manifest(engine, parse_manifest({"movie_id": MOVIE, "episodes": episodes}))
     with engine.begin() as conn:
         ids = select(Episode.id).where(Episode.movie_id == MOVIE)
         conn.execute(
@@ -44,14 +47,15 @@ def test_two_workers_share_a_backfill_and_no_asset_is_processed_twice(workers, s
     from prefect.deployments import run_deployment
     from sqlalchemy import func, select
 
-    from reelflow import repository, resources
-    from reelflow.db import Asset, Episode
-    from reelflow.sandbox.origin import Fault, Origin
+    from reelflow.adapters.db import claims
+    from reelflow.adapters.db.schema import Asset, Episode
+    from reelflow.devtools.origin import Fault, Origin
+    from reelflow.services import resources
 
     # Each download takes a moment, so the second run starts while the first is still busy.
     with Origin() as origin:
         seed(origin)
-        assert repository.count_backfill(resources.engine()) == EPISODES
+        assert claims.count_backfill(resources.engine()) == EPISODES
         for n in range(1, EPISODES + 1):
             origin.add_faults(f"/{MOVIE}/{n}/thumb.jpg", Fault.latency(0.1, times=1))
 

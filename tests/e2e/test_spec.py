@@ -6,14 +6,14 @@ from __future__ import annotations
 import contextlib
 
 import pytest
-from e2e_support import ROOT
 
 from deployments.apply import parse_origin_hosts
-from deployments.limits import origin_host, origin_limit_name, origin_slot, s3_slot
 from deployments.spec import SpecError, load_project, parse_project
 from deployments.submit import canonical_json, idempotency_key
-from reelflow.manifest import parse_manifest
+from reelflow.adapters.slots import origin_host, origin_limit_name, origin_slot, s3_slot
+from reelflow.core.manifest import parse_manifest
 from reelflow.settings import Settings
+from tests.support.e2e import ROOT
 
 
 def test_prefect_yaml_declares_every_deployment_with_its_queue_and_schedule():
@@ -29,7 +29,7 @@ def test_prefect_yaml_declares_every_deployment_with_its_queue_and_schedule():
     }
     assert got == {
         "import": ("flows/import_episodes.py:import_episodes", "critical", [], None),
-        "purge": ("flows/purge.py:purge_objects", "critical", [], 1),
+        "purge": ("flows/purge_objects.py:purge_objects", "critical", [], 1),
         "backfill": ("flows/backfill.py:backfill", "default", [], None),
         "backfill-hourly": ("flows/backfill.py:backfill", "low", ["0 * * * *"], 1),
         "presign-warmup": (

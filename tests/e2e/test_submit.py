@@ -7,9 +7,10 @@ import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from e2e_support import IMPORT_EPISODES as EPISODES
-from e2e_support import IMPORT_MOVIE as MOVIE
-from e2e_support import ORIGIN_HOST_LIMIT, reelflow, reelflow_json
+
+from tests.support.e2e import IMPORT_EPISODES as EPISODES
+from tests.support.e2e import IMPORT_MOVIE as MOVIE
+from tests.support.e2e import ORIGIN_HOST_LIMIT, reelflow, reelflow_json
 
 pytestmark = pytest.mark.slow
 
@@ -18,8 +19,8 @@ def test_submitted_import_is_run_by_a_worker_to_completion(finished_import, stac
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from reelflow import resources
-    from reelflow.db import Asset, Episode
+    from reelflow.adapters.db.schema import Asset, Episode
+    from reelflow.services import resources
 
     run = finished_import.run
     assert run.state.is_completed(), (run.state.name, run.state.message)
@@ -41,7 +42,7 @@ def test_double_submit_creates_one_run(finished_import, stack_env):
     from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
 
     from deployments.submit import idempotency_key, submit_import
-    from reelflow.manifest import parse_manifest
+    from reelflow.core.manifest import parse_manifest
 
     assert finished_import.first_was_new
     assert finished_import.second_id == finished_import.run_id

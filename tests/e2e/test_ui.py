@@ -10,7 +10,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from e2e_support import ARTIFACTS, IMPORT_MOVIE, ROOT
+
+from tests.support.e2e import ARTIFACTS, IMPORT_MOVIE, ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -9,16 +9,19 @@ import threading
 from collections import Counter
 
 import pytest
-from cleanup_helpers import listing, run_import, serve_movie
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.orm import Session
 
 from flows.backfill import backfill
-from reelflow import migrate, repository, resources
-from reelflow.db import Asset, Episode, Movie, make_engine
-from reelflow.manifest import parse_manifest
-from reelflow.models import AssetJob
-from reelflow.sandbox.origin import Fault, Origin
+from reelflow.adapters.db import claims, imports, migrate
+from reelflow.adapters.db.engine import make_engine
+from reelflow.adapters.db.schema import Asset, Episode, Movie
+from reelflow.core.manifest import parse_manifest
+from reelflow.core.models import AssetJob
+from reelflow.devtools.origin import Fault, Origin
+from reelflow.services import resources
+from tests.support.cleanup import listing
+from tests.support.movies import run_import, serve_movie
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -66,7 +69,7 @@ def test_backfill_completes_assets_that_failed_earlier(env):
         fetched = origin.counts()
 
     assert state.is_completed(), state.message
-    assert (report.candidates, report.claimed, report.stored, report.failed) == (2, 2, 2, 0)
+    assert (report.candidates, report.assets, report.stored, report.failed) == (2, 2, 2, 0)
     assert report.uploaded == 2
     assert fetched == Counter({"/mv-bf/2/thumb.jpg": 1, "/mv-bf/3/preview.webm": 1}), (
         "only what failed is fetched again"
@@ -80,7 +83,7 @@ def test_backfill_completes_assets_that_failed_earlier(env):
     assert len(listing()) == 8
 
     state, again = run_backfill()
-    assert state.is_completed() and (again.candidates, again.claimed) == (0, 0)
+    assert state.is_completed() and (again.candidates, again.assets) == (0, 0)
 
 
 def test_backfill_that_still_fails_keeps_the_temporary_url(env):
@@ -89,7 +92,7 @@ def test_backfill_that_still_fails_keeps_the_temporary_url(env):
         run_import(data)
         state, report = run_backfill()
     assert state.is_failed() and state.name == "Failed"
-    assert (report.claimed, report.stored, report.failed) == (1, 0, 1)
+    assert (report.assets, report.stored, report.failed) == (1, 0, 1)
     failed = assets("mv-still")[(2, "thumbnail")]
     assert failed.status == "failed" and "404" in failed.last_error
     assert failed.claimed_at is None
@@ -104,7 +107,7 @@ def test_dry_run_lists_and_changes_nothing(env):
         state, report = run_backfill(dry_run=True)
         assert origin.requests() == 0
     assert state.is_completed()
-    assert report.dry_run and report.candidates == 2 and report.claimed == 0
+    assert report.dry_run and report.candidates == 2 and report.assets == 0
     assert {(line.episode, line.kind, line.status) for line in report.lines} == {
         (2, "thumbnail", "failed"),
         (3, "preview", "failed"),
@@ -138,8 +141,8 @@ def test_backfill_finds_rowless_episodes_and_dead_imports_but_not_live_ones(env)
                     )
                 )
         # An import that died three hours ago, and one that is running right now.
-        repository.upsert_manifest(engine, parse_manifest(dead))
-        repository.upsert_manifest(engine, parse_manifest(live))
+        imports.upsert_manifest(engine, parse_manifest(dead))
+        imports.upsert_manifest(engine, parse_manifest(live))
         with engine.begin() as conn:
             conn.execute(
                 update(Asset)
@@ -152,7 +155,7 @@ def test_backfill_finds_rowless_episodes_and_dead_imports_but_not_live_ones(env)
         assert origin.requests("/mv-live/1/thumb.jpg") == 0
 
     assert state.is_completed(), state.message
-    assert (report.candidates, report.claimed, report.stored, report.batches) == (6, 6, 6, 3)
+    assert (report.candidates, report.assets, report.stored, report.batches) == (6, 6, 6, 3)
     assert {a.status for a in assets("mv-seed").values()} == {"stored"}
     assert len(assets("mv-seed")) == 4
     assert {a.status for a in assets("mv-dead").values()} == {"stored"}
@@ -166,7 +169,7 @@ def test_limit_and_batch_size(env):
         serve_movie(origin, "mv-limit", 5)
         state, report = run_backfill(limit=3, batch_size=2)
     assert state.is_completed()
-    assert (report.candidates, report.claimed, report.stored, report.batches) == (5, 3, 3, 2)
+    assert (report.candidates, report.assets, report.stored, report.batches) == (5, 3, 3, 2)
     statuses = Counter(a.status for a in assets("mv-limit").values())
     assert statuses == Counter({"stored": 8, "failed": 2})
 
@@ -197,7 +200,7 @@ def test_two_backfills_at_once_never_import_the_same_asset_twice(env):
         per_path = origin.counts()
 
     assert len(results) == 2 and all(state.is_completed() for state, _ in results)
-    assert sum(report.claimed for _, report in results) == 12
+    assert sum(report.assets for _, report in results) == 12
     assert set(per_path.values()) == {1} and len(per_path) == 12, per_path
     assert {a.status for a in assets("mv-race").values()} == {"stored"}
 
@@ -222,8 +225,8 @@ def _candidates(engine, movies: int, episodes_each: int) -> int:
             ],
         }
         if m % 2:
-            for job in repository.upsert_manifest(engine, parse_manifest(data)):
-                repository.record_failed(engine, job, "503", 1)
+            for job in imports.upsert_manifest(engine, parse_manifest(data)):
+                imports.record_failed(engine, job, "503", 1)
         else:
             with engine.begin() as conn:
                 conn.execute(
@@ -253,7 +256,7 @@ def _claim_concurrently(engine, workers: int, batch: int) -> list[tuple[int, Ass
         after = 0
         try:
             while True:
-                items, after = repository.claim_backfill(engine, after_id=after, limit=batch)
+                items, after = claims.claim_backfill(engine, after_id=after, limit=batch)
                 if not items:
                     return
                 with lock:
@@ -276,17 +279,17 @@ def _check_claims(engine, total: int, claimed: list[tuple[int, AssetJob]]) -> No
     jobs = {(job.movie_id, job.number, job.kind) for _, job in claimed}
     assert len(jobs) == total
     assert all(job.source_url.startswith("https://origin.example/") for _, job in claimed)
-    assert repository.count_backfill(engine) == 0, "all claimed, none claimable again"
+    assert claims.count_backfill(engine) == 0, "all claimed, none claimable again"
     with engine.connect() as conn:
         assert conn.execute(select(Asset.id).where(Asset.claimed_at.is_(None))).first() is None
-    repository.release_claims(engine, ids)
-    assert repository.count_backfill(engine) == total, "released claims are claimable again"
+    claims.release_claims(engine, ids)
+    assert claims.count_backfill(engine) == total, "released claims are claimable again"
 
 
 def test_concurrent_claims_never_overlap_on_postgresql(env):
     engine = resources.engine()
     total = _candidates(engine, movies=6, episodes_each=10)
-    assert repository.count_backfill(engine) == total
+    assert claims.count_backfill(engine) == total
     _check_claims(engine, total, _claim_concurrently(engine, workers=6, batch=7))
 
 
@@ -295,7 +298,7 @@ def test_concurrent_claims_never_overlap_on_sqlite(tmp_path):
     try:
         migrate.upgrade(engine)
         total = _candidates(engine, movies=4, episodes_each=10)
-        assert repository.count_backfill(engine) == total
+        assert claims.count_backfill(engine) == total
         _check_claims(engine, total, _claim_concurrently(engine, workers=4, batch=7))
         with engine.connect() as conn:
             assert conn.execute(text("select count(*) from assets")).scalar_one() == total
@@ -306,12 +309,12 @@ def test_concurrent_claims_never_overlap_on_sqlite(tmp_path):
 def test_an_abandoned_claim_can_be_taken_again(env):
     engine = resources.engine()
     total = _candidates(engine, movies=1, episodes_each=2)
-    items, _ = repository.claim_backfill(engine, after_id=0, limit=100)
-    assert len(items) == total and repository.count_backfill(engine) == 0
+    items, _ = claims.claim_backfill(engine, after_id=0, limit=100)
+    assert len(items) == total and claims.count_backfill(engine) == 0
     # The worker died: three hours later its claims count as abandoned.
     later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=3)
-    assert repository.count_backfill(engine, now=later) == total
-    again, _ = repository.claim_backfill(engine, after_id=0, limit=100, now=later)
+    assert claims.count_backfill(engine, now=later) == total
+    again, _ = claims.claim_backfill(engine, after_id=0, limit=100, now=later)
     assert sorted(i for i, _ in again) == sorted(i for i, _ in items)
 
 
@@ -320,7 +323,7 @@ def test_cli_backfill_and_dry_run(env):
 
     from typer.testing import CliRunner
 
-    from reelflow.cli import app
+    from reelflow.cli.main import app
 
     runner = CliRunner()
     with Origin() as origin:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_import_flow import serve_movie
 from typer.testing import CliRunner
 
-from reelflow.cli import app
-from reelflow.migrate import head_revision
-from reelflow.sandbox.origin import Origin
-from reelflow.settings import reset_settings
+from reelflow.adapters.db.migrate import head_revision
+from reelflow.cli.main import app
+from reelflow.devtools.origin import Origin
+from reelflow.services import reset
+from tests.support.movies import serve_movie
 
 runner = CliRunner()
 
@@ -45,7 +45,7 @@ def test_missing_manifest_file(tmp_path):
 
 def test_import_refuses_a_database_without_schema(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
-    reset_settings()
+    reset()
     path = tmp_path / "m.json"
     path.write_text('{"movie_id": "m1", "episodes": []}')
     result = runner.invoke(app, ["import", str(path)])
@@ -55,7 +55,7 @@ def test_import_refuses_a_database_without_schema(tmp_path, monkeypatch):
 def test_db_upgrade_then_config_hides_secrets(tmp_path, monkeypatch):
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
     monkeypatch.setenv("S3_SECRET_ACCESS_KEY", "top-secret-value")
-    reset_settings()
+    reset()
     first = runner.invoke(app, ["db", "upgrade"])
     second = runner.invoke(app, ["db", "upgrade"])
     assert first.exit_code == second.exit_code == 0
@@ -85,7 +85,7 @@ def test_unreachable_database_is_one_line_not_a_traceback(tmp_path):
     import subprocess
     import sys
 
-    from reelflow.sandbox.s3server import free_port
+    from reelflow.devtools.s3server import free_port
 
     path = tmp_path / "m.json"
     path.write_text('{"movie_id": "m1", "episodes": []}')
@@ -94,12 +94,12 @@ def test_unreachable_database_is_one_line_not_a_traceback(tmp_path):
         "DATABASE_URL": f"postgresql+psycopg://nobody:pw-not-shown@127.0.0.1:{free_port()}/x",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "reelflow.cli", "import", str(path)],
+        [sys.executable, "-m", "reelflow.cli.main", "import", str(path)],
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert result.returncode == 2
-    assert "cannot use the database" in result.stderr
+    assert result.returncode == 1, "a service that cannot be reached: the work failed"
+    assert "cannot use the database" in result.stderr and "Connection refused" in result.stderr
     assert "Traceback" not in result.stderr and "pw-not-shown" not in result.stderr

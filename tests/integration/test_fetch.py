@@ -24,7 +24,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from reelflow.errors import (
+from reelflow.adapters.http.fetch import FetchResult, fetch_to_file
+from reelflow.adapters.http.transport import make_client, resolve
+from reelflow.core.backoff import parse_retry_after
+from reelflow.core.errors import (
     BlockedURL,
     OriginRejected,
     OriginThrottled,
@@ -32,9 +35,8 @@ from reelflow.errors import (
     TooLarge,
     TransientError,
 )
-from reelflow.fetch import FetchResult, fetch_to_file, make_client, parse_retry_after, resolve
-from reelflow.sandbox.origin import Fault, Origin
-from reelflow.urlguard import FetchPolicy
+from reelflow.core.urlguard import FetchPolicy
+from reelflow.devtools.origin import Fault, Origin
 
 pytestmark = pytest.mark.timeout(30)
 

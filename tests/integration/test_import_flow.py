@@ -3,83 +3,23 @@ and a Prefect test server."""
 
 from __future__ import annotations
 
-import functools
 import io
 import time
 
 import pytest
 from PIL import Image
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from flows.import_episodes import import_episodes
-from reelflow import resources
-from reelflow.db import Asset, Episode
-from reelflow.manifest import parse_manifest
-from reelflow.sandbox.media import photo_jpeg, preview_webm
-from reelflow.sandbox.origin import Fault, Origin
+from reelflow.devtools.origin import Fault, Origin
+from reelflow.services import reset, resources
 from reelflow.settings import get_settings
+from tests.support.movies import db_state, media, objects, run_import, serve_movie
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-@functools.cache
-def media(number: int) -> tuple[bytes, bytes]:
-    return photo_jpeg(width=1600, height=900, seed=number), preview_webm(seconds=0.5, seed=number)
-
-
-def serve_movie(origin: Origin, movie_id: str, episodes: int, faults=None) -> dict:
-    faults = faults or {}
-    data = {"movie_id": movie_id, "title": movie_id.title(), "episodes": []}
-    for n in range(1, episodes + 1):
-        jpg, webm = media(n)
-        thumb, preview = f"/{movie_id}/{n}/thumb.jpg", f"/{movie_id}/{n}/preview.webm"
-        origin.add(thumb, jpg, "image/jpeg", faults=faults.get((n, "thumbnail"), []))
-        origin.add(preview, webm, "video/webm", faults=faults.get((n, "preview"), []))
-        data["episodes"].append(
-            {
-                "number": n,
-                "title": f"Episode {n}",
-                "thumbnail_url": origin.url(thumb) + "?sig=secret-token",
-                "video_preview_url": origin.url(preview),
-            }
-        )
-    return data
-
-
-def run(data: dict):
-    state = import_episodes(parse_manifest(data), return_state=True)
-    return state, state.result(raise_on_failure=False)
-
-
-def db_state(movie_id: str) -> tuple[list, dict]:
-    with Session(resources.engine()) as session:
-        episodes = session.scalars(
-            select(Episode).where(Episode.movie_id == movie_id).order_by(Episode.number)
-        ).all()
-        assets = {
-            (a.episode.number, a.kind): a
-            for a in session.scalars(
-                select(Asset).join(Episode).where(Episode.movie_id == movie_id)
-            )
-        }
-        for a in assets.values():
-            session.expunge(a)
-        for e in episodes:
-            session.expunge(e)
-    return episodes, assets
-
-
-def objects(prefix: str = "") -> dict[str, dict]:
-    s3 = resources.s3_client()
-    bucket = get_settings().s3_bucket_name
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
-    return {o["Key"]: o for o in listed}
-
-
 def test_import_stores_every_asset_privately_with_metadata(env):
     with Origin() as origin:
-        state, summary = run(serve_movie(origin, "mv-ok", 3))
+        state, summary = run_import(serve_movie(origin, "mv-ok", 3))
     assert state.is_completed(), state.message
     assert (summary.stored, summary.failed, summary.uploaded) == (6, 0, 6)
 
@@ -115,10 +55,10 @@ def test_import_stores_every_asset_privately_with_metadata(env):
 def test_second_run_downloads_and_uploads_nothing(env):
     with Origin() as origin:
         data = serve_movie(origin, "mv-twice", 3)
-        _, first = run(data)
+        _, first = run_import(data)
         before = {k: o["LastModified"] for k, o in objects().items()}
         origin.reset_log()
-        state, second = run(data)
+        state, second = run_import(data)
         assert origin.requests() == 0, "stored assets are verified by sha256 in S3, not re-fetched"
     assert state.is_completed()
     assert (first.uploaded, second.uploaded, second.skipped) == (6, 0, 6)
@@ -130,10 +70,10 @@ def test_second_run_downloads_and_uploads_nothing(env):
 def test_new_url_with_same_bytes_is_fetched_but_not_uploaded_again(env):
     with Origin() as origin:
         data = serve_movie(origin, "mv-moved", 2)
-        run(data)
+        run_import(data)
         for ep in data["episodes"]:
             ep["thumbnail_url"] = ep["thumbnail_url"].replace("?sig=secret-token", "?sig=rotated")
-        state, summary = run(data)
+        state, summary = run_import(data)
     assert state.is_completed()
     assert (summary.stored, summary.uploaded, summary.skipped) == (2, 0, 2)
 
@@ -141,10 +81,10 @@ def test_new_url_with_same_bytes_is_fetched_but_not_uploaded_again(env):
 def test_deleted_object_is_uploaded_again(env):
     with Origin() as origin:
         data = serve_movie(origin, "mv-lost", 1)
-        run(data)
+        run_import(data)
         key = "episode-thumbnails/mv-lost/ep1_thumb.webp"
         resources.s3_client().delete_object(Bucket=env["S3_BUCKET_NAME"], Key=key)
-        state, summary = run(data)
+        state, summary = run_import(data)
     assert state.is_completed()
     assert summary.uploaded == 1 and key in objects()
 
@@ -156,7 +96,7 @@ def test_partial_failure_keeps_temporary_urls_and_other_assets_carry_on(env):
     }
     with Origin() as origin:
         data = serve_movie(origin, "mv-partial", 3, faults)
-        state, summary = run(data)
+        state, summary = run_import(data)
         thumb2 = origin.requests("/mv-partial/2/thumb.jpg")
         preview3 = origin.requests("/mv-partial/3/preview.webm")
     assert state.is_failed() and state.name == "Partial"
@@ -183,7 +123,7 @@ def test_transient_errors_are_retried_until_success(env):
         (1, "preview"): [Fault.reset(times=1), Fault.truncate(times=1)],
     }
     with Origin() as origin:
-        state, summary = run(serve_movie(origin, "mv-flaky", 1, faults))
+        state, summary = run_import(serve_movie(origin, "mv-flaky", 1, faults))
         counts = (
             origin.requests("/mv-flaky/1/thumb.jpg"),
             origin.requests("/mv-flaky/1/preview.webm"),
@@ -200,7 +140,7 @@ def test_retry_after_is_honoured(env):
     with Origin() as origin:
         data = serve_movie(origin, "mv-429", 1, faults)
         started = time.monotonic()
-        state, _ = run(data)
+        state, _ = run_import(data)
         elapsed = time.monotonic() - started
         assert origin.requests("/mv-429/1/thumb.jpg") == 2
     assert state.is_completed()
@@ -213,7 +153,7 @@ def test_bad_media_is_terminal_and_does_not_stop_the_rest(env):
         data = serve_movie(origin, "mv-bad", 2)
         origin.add("/mv-bad/1/thumb.jpg", b"<html>expired link</html>", "text/html")
         origin.add("/mv-bad/2/preview.webm", b"\x89PNG\r\n\x1a\n" + b"0" * 100, "video/webm")
-        state, summary = run(data)
+        state, summary = run_import(data)
         assert origin.requests("/mv-bad/1/thumb.jpg") == 1
     assert state.is_failed()
     _, assets = db_state("mv-bad")
@@ -239,15 +179,12 @@ def test_bad_media_is_terminal_and_does_not_stop_the_rest(env):
     ],
 )
 def test_loopback_in_any_spelling_is_never_requested_by_default(env, monkeypatch, host):
-    from reelflow.settings import reset_settings
-
     monkeypatch.setenv("REELFLOW_FETCH_ALLOW", "")
-    reset_settings()
-    resources.dispose()
+    reset()
     with Origin() as origin:
         origin.add("/x.jpg", media(1)[0], "image/jpeg")
         url = f"http://{host}:{origin.port}/x.jpg"
-        state, summary = run(
+        state, summary = run_import(
             {"movie_id": "mv-ssrf", "episodes": [{"number": 1, "thumbnail_url": url}]}
         )
         assert origin.requests() == 0 and origin.connections == 0
@@ -261,7 +198,7 @@ def test_loopback_in_any_spelling_is_never_requested_by_default(env, monkeypatch
 def test_redirect_to_metadata_address_is_blocked(env):
     faults = {(1, "thumbnail"): [Fault.redirect("http://169.254.169.254/latest/meta-data/")]}
     with Origin() as origin:
-        state, _ = run(serve_movie(origin, "mv-redirect", 1, faults))
+        state, _ = run_import(serve_movie(origin, "mv-redirect", 1, faults))
     _, assets = db_state("mv-redirect")
     assert state.is_failed()
     assert "BlockedURL" in assets[(1, "thumbnail")].last_error

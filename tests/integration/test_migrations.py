@@ -5,11 +5,12 @@ from __future__ import annotations
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from services import fresh_database
 from sqlalchemy import inspect
 
-from reelflow import migrate
-from reelflow.db import Base, make_engine
+from reelflow.adapters.db import migrate
+from reelflow.adapters.db.engine import make_engine
+from reelflow.adapters.db.schema import Base
+from tests.support.services import fresh_database
 
 
 def _check(url: str) -> None:

@@ -14,28 +14,21 @@ import threading
 import time
 
 import pytest
-from cleanup_helpers import (
-    FaultyS3,
-    bucket,
-    listing,
-    put,
-    queue_rows,
-    run_import,
-    seed_movie,
-    serve_movie,
-)
 from sqlalchemy import text, update
 from typer.testing import CliRunner
 
 import flows.orphan_cleanup as sweep_module
 from flows.orphan_cleanup import orphan_cleanup
-from reelflow import repository, resources
-from reelflow.cleanup import SweepRefused
-from reelflow.db import Asset, Episode
-from reelflow.manifest import parse_manifest
-from reelflow.movies import delete_movie
-from reelflow.sandbox.origin import Origin
-from reelflow.settings import reset_settings
+from reelflow.adapters.db import imports
+from reelflow.adapters.db.schema import Asset, Episode
+from reelflow.core.errors import SweepRefused
+from reelflow.core.manifest import parse_manifest
+from reelflow.devtools.origin import Origin
+from reelflow.services import reset, resources
+from reelflow.services.movies import delete_movie
+from tests.support.cleanup import bucket, listing, put, queue_rows, seed_movie
+from tests.support.movies import run_import, serve_movie
+from tests.support.s3_faults import FaultyS3
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -167,7 +160,7 @@ def test_fraction_cap_refuses_and_force_overrides(env):
 def test_owed_keys_are_deleted_without_grace_and_the_queue_drained(env):
     live = set(seed_movie("mv-live", 2))
     gone = set(seed_movie("mv-deleted", 3))
-    delete_movie("mv-deleted", fallback="queue")  # the purge "never ran"
+    delete_movie("mv-deleted")  # no launcher: the purge "never ran", the keys stay queued
     assert set(queue_rows()) == gone
 
     state, report = sweep(grace_hours=24)  # dry run: reported as owed
@@ -189,7 +182,7 @@ def test_keys_the_sweep_cannot_delete_are_queued_for_a_retry(env, s3_server, mon
     with FaultyS3(s3_server.endpoint) as proxy:
         proxy.fail(stuck, "AccessDenied")
         monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
-        reset_settings()
+        reset()
         state, report = sweep(execute=True, grace_hours=1, now=edge + dt.timedelta(hours=1))
         assert state.is_failed() and state.name == "Partial"
         assert (report.deleted, report.failed) == (1, 1)
@@ -229,7 +222,7 @@ def test_an_import_in_flight_loses_nothing(env, pg_url):
     with Origin() as origin:
         data = serve_movie(origin, "mv-flight", 1)
         manifest = parse_manifest(data)
-        repository.upsert_manifest(resources.engine(), manifest)  # the asset rows exist
+        imports.upsert_manifest(resources.engine(), manifest)  # the asset rows exist
         blocker = resources.engine().connect()
         tx = blocker.begin()
         blocker.execute(text("SELECT id FROM assets WHERE status = 'pending' FOR UPDATE"))
@@ -283,7 +276,7 @@ def _waiting_on_locks() -> int:
 
 
 def test_cli_dry_run_json_and_refusal(env):
-    from reelflow.cli import app
+    from reelflow.cli.main import app
 
     seed_movie("mv-live", 2)
     put("episode-thumbnails/mv-old/ep1_thumb.webp")
@@ -341,7 +334,7 @@ def test_episode_urls_protect_objects_without_asset_rows(env):
     """Rows written before reelflow (no asset rows), even naming another movie's key."""
     from sqlalchemy import insert
 
-    from reelflow.db import Movie
+    from reelflow.adapters.db.schema import Movie
 
     live = set(seed_movie("mv-live", 10))
     legacy = {

@@ -12,48 +12,32 @@ from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 from typer.testing import CliRunner
 
-from flows.import_episodes import import_episodes
 from flows.presign_warmup import WarmupRequest, presign_warmup
-from reelflow import catalog, resources, urls
-from reelflow.cli import app
-from reelflow.manifest import parse_manifest
-from reelflow.sandbox.media import photo_jpeg, preview_webm
-from reelflow.sandbox.origin import Fault, Origin
+from reelflow.adapters.db import catalog
+from reelflow.cli.main import app
+from reelflow.core.sigv4 import query_params
+from reelflow.devtools.origin import Fault, Origin
+from reelflow.services import reset, resources, urls
 from reelflow.settings import get_settings
-from reelflow.sigv4 import query_params
+from tests.support.movies import run_import, serve_movie
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-def serve_movie(origin: Origin, movie_id: str, episodes: int, seed: int = 0, faults=None) -> dict:
-    faults = faults or {}
-    data = {"movie_id": movie_id, "title": movie_id, "episodes": []}
-    for n in range(1, episodes + 1):
-        thumb, preview = f"/{movie_id}/{seed}/{n}/t.jpg", f"/{movie_id}/{seed}/{n}/p.webm"
-        jpeg = photo_jpeg(width=320, height=180, seed=seed * 100 + n)
-        origin.add(thumb, jpeg, "image/jpeg")
-        origin.add(
-            preview,
-            preview_webm(seconds=0.2, seed=seed * 100 + n),
-            "video/webm",
-            faults=faults.get(n, []),
-        )
-        data["episodes"].append(
-            {
-                "number": n,
-                "title": f"Episode {n}",
-                "thumbnail_url": origin.url(thumb),
-                "video_preview_url": origin.url(preview),
-            }
-        )
-    return data
-
-
 def import_movie(origin: Origin, movie_id: str, episodes: int, seed: int = 0, faults=None):
-    state = import_episodes(
-        parse_manifest(serve_movie(origin, movie_id, episodes, seed, faults)), return_state=True
+    """Import a movie of small media (320x180 thumbnails, 0.2 s previews) with no tokens in its
+    URLs; another `seed` serves other bytes. faults: {(n, kind): [Fault, ...]}."""
+    data = serve_movie(
+        origin,
+        movie_id,
+        episodes,
+        faults,
+        size=(320, 180),
+        preview_seconds=0.2,
+        seed=seed,
+        token=None,
     )
-    return state.result(raise_on_failure=False)
+    return run_import(data)[1]
 
 
 def cached_names(redis_env) -> set[str]:
@@ -78,7 +62,8 @@ def movies(env, redis_env):
     """Two imported movies: mv-old (2 episodes), then mv-new (3 episodes, ep3's preview lost)."""
     with Origin() as origin:
         import_movie(origin, "mv-old", 2)
-        summary = import_movie(origin, "mv-new", 3, faults={3: [Fault.status(404, times=None)]})
+        lost = {(3, "preview"): [Fault.status(404, times=None)]}
+        summary = import_movie(origin, "mv-new", 3, faults=lost)
     assert (summary.stored, summary.failed) == (5, 1)
     urls.reset()  # the app's processes start with an empty memory tier
     return env
@@ -118,10 +103,8 @@ def test_warmup_signs_then_finds_them_cached_and_the_app_gets_redis_hits(movies,
 
 
 def test_warmup_default_top_comes_from_settings(movies, monkeypatch):
-    from reelflow.settings import reset_settings
-
     monkeypatch.setenv("REELFLOW_WARMUP_TOP_MOVIES", "2")
-    reset_settings()
+    reset()
     report = presign_warmup()
     assert (report.top_movies, report.urls, report.signed) == (2, 9, 9)
 
@@ -168,9 +151,9 @@ def test_cli_urls_table(movies):
     assert "X-Amz-" in result.output
 
 
-def test_cli_urls_unknown_movie_is_one_line_and_exit_1(movies):
+def test_cli_urls_unknown_movie_is_one_line_and_exit_2(movies):
     result = CliRunner().invoke(app, ["urls", "no-such-movie"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2, "an unknown movie is bad input"
     assert "no episodes" in result.output and len(result.output.strip().splitlines()) == 1
 
 

@@ -4,27 +4,23 @@ misbehaving proxy where needed) and a Prefect test server."""
 from __future__ import annotations
 
 import pytest
-from cleanup_helpers import (
-    FaultyS3,
-    bucket,
-    listing,
-    put,
-    queue_rows,
-    run_import,
-    seed_movie,
-    serve_movie,
-)
 from sqlalchemy import func, select, text, update
 from typer.testing import CliRunner
 
-from flows.purge import purge_objects
-from reelflow import resources
-from reelflow.db import Asset, Episode, Movie, PurgeItem
-from reelflow.movies import PURGE_DEPLOYMENT, MovieNotFound, delete_movie
-from reelflow.sandbox.origin import Origin
-from reelflow.settings import reset_settings
+from deployments.launch import PURGE_DEPLOYMENT, PrefectPurgeLauncher
+from flows.purge_objects import purge_objects
+from reelflow.adapters.db.schema import Asset, Episode, Movie, PurgeItem
+from reelflow.core.errors import MovieNotFound
+from reelflow.devtools.origin import Origin
+from reelflow.services import reset, resources
+from reelflow.services.movies import delete_movie
+from tests.support.cleanup import bucket, listing, put, queue_rows, seed_movie
+from tests.support.movies import run_import, serve_movie
+from tests.support.s3_faults import FaultyS3
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
+
+PURGE = PrefectPurgeLauncher()
 
 
 def count(model, **where) -> int:
@@ -58,7 +54,7 @@ def test_deleting_an_imported_movie_removes_exactly_its_objects(env):
     imported = movie_keys("mv-gone") - strangers
     assert len(imported) == 26 == summary.stored
 
-    result = delete_movie("mv-gone", wait=True)
+    result = delete_movie("mv-gone", launcher=PURGE, wait=True)
 
     assert (result.handoff, result.episodes, result.assets) == ("inline", 13, 26)
     assert sorted(result.queued) == sorted(f"s3://{bucket()}/{k}" for k in imported)
@@ -83,7 +79,7 @@ def test_rows_and_outbox_commit_together_so_a_later_purge_finishes_the_job(env):
             .values(video_preview_url=f"s3://{bucket()}/{legacy}")
         )
 
-    result = delete_movie("mv-crash", fallback="queue")
+    result = delete_movie("mv-crash", launcher=PURGE, fallback="queue")
 
     assert result.handoff == "queued"
     assert result.unmanaged == [f"s3://{bucket()}/{legacy}"]
@@ -102,7 +98,7 @@ def test_rows_and_outbox_commit_together_so_a_later_purge_finishes_the_job(env):
 
 def test_delete_movie_hands_off_to_a_background_thread(env):
     keys = set(seed_movie("mv-bg", 3))
-    result = delete_movie("mv-bg")
+    result = delete_movie("mv-bg", launcher=PURGE)
     assert result.handoff == "thread"
     assert count(Movie) == 0, "the rows are gone before delete_movie returns"
     report = result.join(timeout=120)
@@ -119,7 +115,7 @@ def test_delete_movie_submits_to_the_purge_deployment_when_there_is_one(env):
         flow_id = client.create_flow_from_name("purge-objects")
         deployment_id = client.create_deployment(flow_id=flow_id, name="purge")
         try:
-            result = delete_movie("mv-dep")
+            result = delete_movie("mv-dep", launcher=PURGE)
             assert result.handoff == "deployment", PURGE_DEPLOYMENT
             run = client.read_flow_run(result.flow_run_id)
         finally:
@@ -143,9 +139,9 @@ def test_injected_delete_errors_are_reported_kept_and_retried_later(env, s3_serv
             proxy.fail(key, "AccessDenied", "Access Denied")
         proxy.fail(flaky, "InternalError", "We encountered an internal error", times=1)
         monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
-        reset_settings()
+        reset()
 
-        result = delete_movie("mv-stuck", wait=True)
+        result = delete_movie("mv-stuck", launcher=PURGE, wait=True)
 
         report = result.purge
         assert report is not None
@@ -174,8 +170,8 @@ def test_failed_purge_state_is_partial(env, s3_server, monkeypatch):
     with FaultyS3(s3_server.endpoint) as proxy:
         proxy.fail("episode-thumbnails/mv-partial/ep1_thumb.webp")
         monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
-        reset_settings()
-        delete_movie("mv-partial", fallback="queue")
+        reset()
+        delete_movie("mv-partial", launcher=PURGE, fallback="queue")
         state = purge_objects(return_state=True)
         assert "episode-thumbnails/mv-partial/ep1_thumb.webp" in listing()
     assert state.is_failed() and state.name == "Partial"
@@ -213,21 +209,29 @@ def test_purge_never_deletes_keys_in_use_or_outside_the_managed_prefixes(env):
 def test_purge_of_a_subset_leaves_the_rest_of_the_queue(env):
     a = seed_movie("mv-a", 1)
     b = seed_movie("mv-b", 1)
-    delete_movie("mv-a", fallback="queue")
-    delete_movie("mv-b", fallback="queue")
+    delete_movie("mv-a", launcher=PURGE, fallback="queue")
+    delete_movie("mv-b", launcher=PURGE, fallback="queue")
     report = purge_objects(keys=a + ["episode-thumbnails/not-queued/ep1_thumb.webp"])
     assert report.deleted == 2
     assert set(queue_rows()) == set(b)
     assert set(listing()) == set(b)
 
 
+def test_delete_movie_without_a_launcher_leaves_the_keys_queued(env):
+    keys = seed_movie("mv-nolaunch", 2)
+    result = delete_movie("mv-nolaunch")
+    assert result.handoff == "queued" and result.purge is None
+    assert count(Movie) == 0
+    assert set(queue_rows()) == set(keys) and set(keys) <= set(listing())
+
+
 def test_delete_movie_that_does_not_exist(env):
     with pytest.raises(MovieNotFound):
-        delete_movie("no-such-movie")
+        delete_movie("no-such-movie", launcher=PURGE)
 
 
 def test_cli_delete_movie(env):
-    from reelflow.cli import app
+    from reelflow.cli.main import app
 
     seed_movie("mv-cli", 3)
     runner = CliRunner()
@@ -238,15 +242,15 @@ def test_cli_delete_movie(env):
     assert listing() == {}
 
     missing = runner.invoke(app, ["delete-movie", "mv-cli"])
-    assert missing.exit_code == 1
-    assert "does not exist" in missing.output
+    assert missing.exit_code == 2, "an unknown movie is bad input"
+    assert "does not exist" in missing.output and len(missing.output.strip().splitlines()) == 1
 
 
 def test_cli_cleanup_purge_drains_the_queue(env):
-    from reelflow.cli import app
+    from reelflow.cli.main import app
 
     keys = seed_movie("mv-q", 2)
-    delete_movie("mv-q", fallback="queue")
+    delete_movie("mv-q", launcher=PURGE, fallback="queue")
     result = CliRunner().invoke(app, ["cleanup", "purge"])
     assert result.exit_code == 0, result.output
     assert "Cleaned up 4 files from S3" in result.output

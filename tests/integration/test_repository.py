@@ -5,10 +5,11 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from reelflow import repository, resources
-from reelflow.db import Asset, Episode, PurgeItem
-from reelflow.manifest import parse_manifest
-from reelflow.models import Prepared, Stored
+from reelflow.adapters.db import imports
+from reelflow.adapters.db.schema import Asset, Episode, PurgeItem
+from reelflow.core.manifest import parse_manifest
+from reelflow.core.models import Prepared, Stored
+from reelflow.services import resources
 
 
 def manifest(n: int, url: str = "https://cdn.example/{n}.jpg") -> object:
@@ -48,16 +49,16 @@ def store(engine, job, key: str, sha: str = "a" * 64) -> None:
         source_bytes=20,
         source_sha256="b" * 64,
     )
-    repository.record_stored(
+    imports.record_stored(
         engine, Stored(prepared=prepared, bucket="bk", key=key, uploaded=True), attempts=1
     )
 
 
 def test_upsert_creates_every_episode_and_pending_asset_once(env):
     engine = resources.engine()
-    jobs = repository.upsert_manifest(engine, manifest(100))
+    jobs = imports.upsert_manifest(engine, manifest(100))
     assert len(jobs) == 200 and counts(engine) == (100, 200)
-    again = repository.upsert_manifest(engine, manifest(100))
+    again = imports.upsert_manifest(engine, manifest(100))
     assert counts(engine) == (100, 200)
     assert {(j.episode_id, j.kind) for j in again} == {(j.episode_id, j.kind) for j in jobs}
     assert all(j.known_key is None for j in again)
@@ -65,18 +66,18 @@ def test_upsert_creates_every_episode_and_pending_asset_once(env):
 
 def test_stored_asset_is_known_and_keeps_its_s3_url_on_reupsert(env):
     engine = resources.engine()
-    job = repository.upsert_manifest(engine, manifest(1))[0]
+    job = imports.upsert_manifest(engine, manifest(1))[0]
     store(engine, job, "episode-thumbnails/mv1/ep1_thumb.webp")
     with Session(engine) as session:
         ep = session.execute(select(Episode)).scalar_one()
     assert ep.thumbnail_url == "s3://bk/episode-thumbnails/mv1/ep1_thumb.webp"
 
-    same = repository.upsert_manifest(engine, manifest(1))[0]
+    same = imports.upsert_manifest(engine, manifest(1))[0]
     assert (
         same.known_key == "episode-thumbnails/mv1/ep1_thumb.webp" and same.known_sha256 == "a" * 64
     )
 
-    moved = repository.upsert_manifest(engine, manifest(1, "https://new.example/{n}.jpg"))[0]
+    moved = imports.upsert_manifest(engine, manifest(1, "https://new.example/{n}.jpg"))[0]
     assert moved.known_key is None, "a new source must be imported again"
     with Session(engine) as session:
         ep = session.execute(select(Episode)).scalar_one()
@@ -86,8 +87,8 @@ def test_stored_asset_is_known_and_keeps_its_s3_url_on_reupsert(env):
 
 def test_failure_keeps_temporary_url_and_records_error(env):
     engine = resources.engine()
-    job = repository.upsert_manifest(engine, manifest(1))[0]
-    repository.record_failed(engine, job, "download: OriginRejected: 404", attempts=1)
+    job = imports.upsert_manifest(engine, manifest(1))[0]
+    imports.record_failed(engine, job, "download: OriginRejected: 404", attempts=1)
     with Session(engine) as session:
         ep = session.execute(select(Episode)).scalar_one()
         asset = session.execute(select(Asset).where(Asset.kind == "thumbnail")).scalar_one()
@@ -98,7 +99,7 @@ def test_failure_keeps_temporary_url_and_records_error(env):
 
 def test_replaced_key_is_queued_for_purge_in_the_same_transaction(env):
     engine = resources.engine()
-    job = repository.upsert_manifest(engine, manifest(1))[0]
+    job = imports.upsert_manifest(engine, manifest(1))[0]
     store(engine, job, "episode-thumbnails/mv1/ep1_thumb.jpg")
     store(engine, job, "episode-thumbnails/mv1/ep1_thumb.webp", sha="c" * 64)
     with Session(engine) as session:

@@ -14,13 +14,12 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from test_import_flow import db_state, objects, run, serve_movie
 
-from reelflow import resources
-from reelflow.db import Asset
-from reelflow.sandbox.media import preview_webm
-from reelflow.sandbox.origin import Fault, Origin
-from reelflow.settings import reset_settings
+from reelflow.adapters.db.schema import Asset
+from reelflow.devtools.media import preview_webm
+from reelflow.devtools.origin import Fault, Origin
+from reelflow.services import reset, resources
+from tests.support.movies import db_state, media, objects, run_import, serve_movie
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -40,7 +39,7 @@ def test_killed_run_is_completed_by_the_next_one(env, tmp_path):
         manifest.write_text(json.dumps(data))
         child_env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
         child = subprocess.Popen(
-            [sys.executable, "-m", "reelflow.cli", "import", str(manifest), "--json"],
+            [sys.executable, "-m", "reelflow.cli.main", "import", str(manifest), "--json"],
             env=child_env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -57,7 +56,7 @@ def test_killed_run_is_completed_by_the_next_one(env, tmp_path):
         assert 4 <= stored_before < 12, "the kill must land mid-run"
         for n in range(3, 7):
             origin.add(f"/mv-killed/{n}/thumb.jpg", *_thumb(n))  # the origin recovers
-        state, summary = run(data)
+        state, summary = run_import(data)
     assert state.is_completed(), state.message
     assert summary.skipped == stored_before
     assert summary.stored == 12 - stored_before
@@ -71,20 +70,18 @@ def test_killed_run_is_completed_by_the_next_one(env, tmp_path):
 
 
 def _thumb(n: int) -> tuple[bytes, str]:
-    from test_import_flow import media
-
     return media(n)[0], "image/jpeg"
 
 
 def test_large_preview_is_uploaded_in_parts(env, monkeypatch):
     monkeypatch.setenv("REELFLOW_MULTIPART_THRESHOLD", str(5 * 2**20))
     monkeypatch.setenv("REELFLOW_MULTIPART_CHUNKSIZE", str(5 * 2**20))
-    reset_settings()
+    reset()
     big = preview_webm(seconds=0.5, seed=7) + os.urandom(11 * 2**20)  # a real WebM header
     with Origin() as origin:
         data = serve_movie(origin, "mv-big", 1)
         origin.add("/mv-big/1/preview.webm", big, "video/webm")
-        state, _ = run(data)
+        state, _ = run_import(data)
     assert state.is_completed(), state.message
     key = "episode-previews/mv-big/ep1_preview.webm"
     s3 = resources.s3_client()
@@ -97,14 +94,14 @@ def test_large_preview_is_uploaded_in_parts(env, monkeypatch):
 
 def test_download_over_the_size_limit_is_refused(env, monkeypatch):
     monkeypatch.setenv("REELFLOW_MAX_VIDEO_BYTES", str(2**20))
-    reset_settings()
+    reset()
     with Origin() as origin:
         data = serve_movie(origin, "mv-huge", 1)
         origin.add(
             "/mv-huge/1/preview.webm", b"\x1a\x45\xdf\xa3" + b"0" * (3 * 2**20), "video/webm"
         )
         origin.add_faults("/mv-huge/1/thumb.jpg", Fault.endless())
-        state, _ = run(data)
+        state, _ = run_import(data)
     assert state.is_failed()
     _, assets = db_state("mv-huge")
     assert "TooLarge" in assets[(1, "preview")].last_error

@@ -7,15 +7,13 @@ import logging
 import re
 import statistics
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import httpx
 import pytest
-from test_import_flow import db_state, run, serve_movie
 
-from reelflow import resources
-from reelflow.sandbox.origin import Fault, Origin
-from reelflow.settings import reset_settings
+from reelflow.devtools.origin import Fault, Origin
+from reelflow.services import reset
+from tests.support.movies import db_state, run_import, serve_movie
+from tests.support.s3_faults import FlakyS3
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -38,14 +36,14 @@ def test_backoff_doubles_and_jitter_really_varies(env, monkeypatch):
     monkeypatch.setenv("REELFLOW_RETRY_JITTER", "0.3")
     monkeypatch.setenv("REELFLOW_RETRIES", "2")
     monkeypatch.setenv("REELFLOW_IMPORT_CONCURRENCY", "8")
-    reset_settings()
+    reset()
     collect = Collect()
     logger = logging.getLogger("prefect.task_runs")
     logger.addHandler(collect)
     faults = {(n, "thumbnail"): [Fault.status(503, times=None)] for n in range(1, 9)}
     try:
         with Origin() as origin:
-            run(serve_movie(origin, "mv-jitter", 8, faults))
+            run_import(serve_movie(origin, "mv-jitter", 8, faults))
     finally:
         logger.removeHandler(collect)
     first, second = collect.delays[1], collect.delays[2]
@@ -58,70 +56,6 @@ def test_backoff_doubles_and_jitter_really_varies(env, monkeypatch):
     assert statistics.pstdev(first) > 0.005
 
 
-class FlakyS3(ThreadingHTTPServer):
-    """Forwards to moto, but answers the first `failures` object PUTs with 503 SlowDown."""
-
-    daemon_threads = True
-
-    def __init__(self, upstream: str, failures: int) -> None:
-        super().__init__(("127.0.0.1", 0), FlakyS3Handler)
-        self.upstream = upstream
-        self.failures = failures
-        self.puts = 0
-        self.lock = threading.Lock()
-
-    @property
-    def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class FlakyS3Handler(BaseHTTPRequestHandler):
-    server: FlakyS3
-    protocol_version = "HTTP/1.1"
-
-    def _forward(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        is_object_put = self.command == "PUT" and self.path.count("/") >= 2
-        if is_object_put:
-            with self.server.lock:
-                self.server.puts += 1
-                fail = self.server.puts <= self.server.failures
-            if fail:
-                payload = (
-                    b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code>'
-                    b"<Message>Please reduce your request rate.</Message></Error>"
-                )
-                self.send_response(503)
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-                return
-        headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host"}}
-        response = httpx.request(
-            self.command,
-            self.server.upstream + self.path,
-            headers=headers,
-            content=body,
-            timeout=30,
-            trust_env=False,
-        )
-        self.send_response(response.status_code)
-        for key, value in response.headers.items():
-            if key.lower() not in {"content-length", "transfer-encoding", "connection"}:
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(response.content)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(response.content)
-
-    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture()
 def flaky_s3(env, monkeypatch):
     server = FlakyS3(env["S3_ENDPOINT"], failures=2)
@@ -129,15 +63,14 @@ def flaky_s3(env, monkeypatch):
     thread.start()
     monkeypatch.setenv("S3_ENDPOINT", server.endpoint)
     monkeypatch.setenv("REELFLOW_IMPORT_CONCURRENCY", "1")
-    reset_settings()
-    resources.dispose()
+    reset()
     yield server
     server.shutdown()
 
 
 def test_s3_throttling_is_retried(flaky_s3):
     with Origin() as origin:
-        state, summary = run(serve_movie(origin, "mv-slowdown", 1))
+        state, summary = run_import(serve_movie(origin, "mv-slowdown", 1))
     assert state.is_completed(), state.message
     assert summary.stored == 2
     assert flaky_s3.puts == 4, "two SlowDown answers, then both objects stored"
@@ -147,9 +80,9 @@ def test_s3_throttling_is_retried(flaky_s3):
 
 def test_s3_refusal_is_terminal(env, monkeypatch):
     monkeypatch.setenv("S3_BUCKET_NAME", "no-such-bucket-here")
-    reset_settings()
+    reset()
     with Origin() as origin:
-        state, _ = run(serve_movie(origin, "mv-nobucket", 1))
+        state, _ = run_import(serve_movie(origin, "mv-nobucket", 1))
         fetched = origin.requests()
     assert state.is_failed()
     _, assets = db_state("mv-nobucket")

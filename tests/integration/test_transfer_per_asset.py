@@ -6,12 +6,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from test_import_flow import db_state, objects, run, serve_movie
-from test_retries import FlakyS3
 
-from reelflow import resources
-from reelflow.sandbox.origin import Fault, Origin
-from reelflow.settings import reset_settings
+from reelflow.devtools.origin import Fault, Origin
+from reelflow.services import reset
+from tests.support.movies import db_state, objects, run_import, serve_movie
+from tests.support.s3_faults import FlakyS3
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -19,16 +18,16 @@ pytestmark = pytest.mark.usefixtures("prefect_server")
 @pytest.fixture()
 def per_asset(env, monkeypatch):
     monkeypatch.setenv("REELFLOW_STEP_TASKS_MAX_ASSETS", "0")
-    reset_settings()
+    reset()
     return env
 
 
 def test_per_asset_runs_store_everything_and_rerun_is_idempotent(per_asset):
     with Origin() as origin:
         data = serve_movie(origin, "mv-bulk", 3)
-        state, first = run(data)
+        state, first = run_import(data)
         origin.reset_log()
-        again, second = run(data)
+        again, second = run_import(data)
         assert origin.requests() == 0
     assert state.is_completed() and again.is_completed()
     assert (first.stored, first.uploaded, second.skipped, second.uploaded) == (6, 6, 6, 0)
@@ -42,7 +41,7 @@ def test_per_asset_partial_failure_names_the_step(per_asset):
     }
     with Origin() as origin:
         data = serve_movie(origin, "mv-bulk-partial", 2, faults)
-        state, summary = run(data)
+        state, summary = run_import(data)
     assert state.is_failed() and state.name == "Partial"
     assert (summary.stored, summary.failed) == (3, 1)
     episodes, assets = db_state("mv-bulk-partial")
@@ -57,11 +56,10 @@ def test_failed_upload_is_retried_without_downloading_again(per_asset, monkeypat
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
     monkeypatch.setenv("REELFLOW_IMPORT_CONCURRENCY", "1")
-    reset_settings()
-    resources.dispose()
+    reset()
     try:
         with Origin() as origin:
-            state, summary = run(serve_movie(origin, "mv-resume", 1))
+            state, summary = run_import(serve_movie(origin, "mv-resume", 1))
             downloads = origin.requests()
     finally:
         proxy.shutdown()

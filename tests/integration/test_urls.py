@@ -15,15 +15,15 @@ import botocore.auth
 import httpx
 import pytest
 import redis
-from services import redis_env_values, redis_process
 
-from reelflow import resources, urls
-from reelflow.cache import Entry
-from reelflow.errors import InvalidKey
-from reelflow.settings import get_settings, reset_settings
-from reelflow.sigv4 import query_params
-from reelflow.urls import UrlResolver
+from reelflow.core.cache import Entry
+from reelflow.core.errors import InvalidKey
+from reelflow.core.sigv4 import query_params
+from reelflow.services import reset, resources, urls
+from reelflow.services.urls import UrlResolver
+from reelflow.settings import get_settings
 from tasks.invalidate import forget_cached_urls  # imports Prefect (it configures logging)
+from tests.support.services import redis_env_values, redis_process
 
 FAKE_S3 = {
     "S3_ENDPOINT": "http://127.0.0.1:9",  # signing is local: nothing is ever sent here
@@ -63,7 +63,7 @@ def configure(monkeypatch, clock, mono):
     def make(**values: str) -> UrlResolver:
         for key, value in values.items():
             monkeypatch.setenv(key, value)
-        reset_settings()
+        reset()
         return UrlResolver(get_settings(), clock=clock, monotonic=mono)
 
     made: list[UrlResolver] = []
@@ -75,7 +75,7 @@ def configure(monkeypatch, clock, mono):
     yield tracked
     for resolver in made:
         resolver.close()
-    reset_settings()
+    reset()
 
 
 @pytest.fixture()
@@ -205,7 +205,7 @@ def test_unmanaged_keys_are_refused(cached, bad):
 
 
 def test_asset_urls_uses_one_resolver_per_process_and_settings(redis_env, fake_s3):
-    reset_settings()
+    reset()
     keys = page(3)
     first = urls.asset_urls(keys)
     assert urls.resolver() is urls.resolver(get_settings())
@@ -341,7 +341,7 @@ def test_redis_killed_mid_run_then_restarted(own_redis, configure, mono, caplog)
         back = resolver.resolve(keys)
         assert back.redis_hits == 20 and back.urls == probe.urls, "cache in use again"
 
-    states = [r.getMessage() for r in caplog.records if r.name == "reelflow.redis_client"]
+    states = [r.getMessage() for r in caplog.records if r.name == "reelflow.adapters.redis_cache"]
     assert sum("unavailable" in m for m in states) == 1, "logged once, not per request"
     assert sum("is back" in m for m in states) == 1
 
@@ -365,7 +365,7 @@ def test_redis_that_stops_answering_times_out_once(own_redis, configure):
 
 
 def test_nothing_listening_falls_back_to_signing(configure, fake_s3):
-    from reelflow.sandbox.s3server import free_port
+    from reelflow.devtools.s3server import free_port
 
     resolver = configure(USE_REDIS="true", REDIS_HOST="127.0.0.1", REDIS_PORT=str(free_port()))
     assert resolver.resolve(page(3)).signed == 3
@@ -409,7 +409,7 @@ def test_invalidate_removes_both_tiers(cached, redis_env):
 
 
 def test_module_invalidate_reaches_the_process_resolver(redis_env, fake_s3, clock):
-    reset_settings()
+    reset()
     [key] = page(1)
     urls.asset_urls([key])
     urls.invalidate([key])
@@ -454,8 +454,7 @@ def test_cdn_mode_builds_urls_without_signing_or_caching(configure, redis_env, f
 def test_presigned_url_fetches_the_object_and_matches_botocore(env, monkeypatch):
     monkeypatch.setenv("USE_REDIS", "false")
     monkeypatch.delenv("CDN_URL", raising=False)
-    reset_settings()
-    urls.reset()
+    reset()
     settings = get_settings()
     key = "episode-previews/mv-real/ep1_preview.webm"
     body = b"\x1a\x45\xdf\xa3" + uuid.uuid4().bytes * 64
@@ -481,11 +480,10 @@ def test_presigned_url_fetches_the_object_and_matches_botocore(env, monkeypatch)
     )
     assert url == expected
     assert params["X-Amz-Signature"] == query_params(expected)["X-Amz-Signature"]
-    urls.reset()
 
 
 def test_failed_invalidation_is_logged_not_raised(caplog):
-    reset_settings()
+    reset()
     with caplog.at_level(logging.WARNING):
         forget_cached_urls("media", ["not/managed.txt"])  # InvalidKey inside: logged, not raised
     assert (

@@ -15,9 +15,10 @@ from numpy.typing import NDArray
 from PIL import Image
 from typer.testing import CliRunner
 
-from reelflow.bench import compress as bench
+from reelflow.bench.compress import register
+from reelflow.bench.compress.images import find_images, generate_images
 from reelflow.bench.ssim import gaussian_window, luma, ssim
-from reelflow.sandbox import media
+from reelflow.devtools import media
 
 H, W = 48, 64
 C1 = (0.01 * 255) ** 2
@@ -126,7 +127,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def invoke(*args: str) -> tuple[list[str], dict[str, Any]]:
     app = typer.Typer()
-    bench.register(app)
+    register(app)
     app.command("noop", hidden=True)(lambda: None)  # keeps `compress` a sub-command
     result = CliRunner().invoke(app, ["compress", *args])
     assert result.exit_code == 0, result.output
@@ -220,16 +221,16 @@ def test_ssim_of_our_outputs_is_against_an_upright_reference(tmp_path: Path) -> 
 
 def test_generate_fills_an_empty_folder_only(tmp_path: Path) -> None:
     target = tmp_path / "new"
-    assert bench.generate_images(target, 2, width=64, height=36) == 2
-    assert [p.name for p in bench.find_images(target)] == ["photo-000.jpg", "photo-001.jpg"]
+    assert generate_images(target, 2, width=64, height=36) == 2
+    assert [p.name for p in find_images(target)] == ["photo-000.jpg", "photo-001.jpg"]
     assert Image.open(target / "photo-001.jpg").size == (64, 36)
-    assert bench.generate_images(target, 5, width=64, height=36) == 0  # has images: left alone
-    assert len(bench.find_images(target)) == 2
+    assert generate_images(target, 5, width=64, height=36) == 0  # has images: left alone
+    assert len(find_images(target)) == 2
 
 
 def test_an_empty_folder_without_generate_is_an_error(tmp_path: Path) -> None:
     app = typer.Typer()
-    bench.register(app)
+    register(app)
     app.command("noop", hidden=True)(lambda: None)
     result = CliRunner().invoke(app, ["compress", str(tmp_path), "--json"])
     assert result.exit_code == 2

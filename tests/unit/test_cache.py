@@ -2,7 +2,7 @@
 
 import pytest
 
-from reelflow.cache import CachePolicy, Entry, LocalCache
+from reelflow.core.cache import CachePolicy, Entry, LocalCache
 
 
 @pytest.mark.parametrize(

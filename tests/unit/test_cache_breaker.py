@@ -2,7 +2,7 @@
 
 import pytest
 
-from reelflow.breaker import Breaker
+from reelflow.core.breaker import Breaker
 
 
 class Clock:

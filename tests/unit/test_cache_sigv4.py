@@ -11,7 +11,7 @@ from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 from botocore.credentials import Credentials as BotoCredentials
 
-from reelflow.sigv4 import Credentials, Endpoint, presign_get, query_params
+from reelflow.core.sigv4 import Credentials, Endpoint, presign_get, query_params
 
 INSTANTS = [
     dt.datetime(2026, 1, 2, 3, 4, 5),

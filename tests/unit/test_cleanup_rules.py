@@ -1,4 +1,5 @@
-"""The pure cleanup rules: classification, the safety cap, purge planning, batching."""
+"""The pure cleanup rules (reelflow.core.sweep, .purge): classification, the safety cap, purge
+planning, batching."""
 
 from __future__ import annotations
 
@@ -6,19 +7,16 @@ import datetime as dt
 
 import pytest
 
-from reelflow.cleanup import (
+from reelflow.core.purge import OwedKey, batched, plan_purge
+from reelflow.core.reports import PurgeReport
+from reelflow.core.sweep import (
     Census,
     ListedObject,
-    OwedKey,
-    PurgeReport,
     as_utc,
-    batched,
     classify,
     cutoff_for,
     decide_cap,
     movie_of,
-    pick_source_url,
-    plan_purge,
     within_budget,
 )
 
@@ -225,19 +223,6 @@ def test_census_keeps_counts_and_a_bounded_sample():
     )
 
 
-@pytest.mark.parametrize(
-    ("current", "episode_source", "asset_source", "expected"),
-    [
-        ("https://cdn/a?sig=1", "https://cdn/a?sig=1", None, "https://cdn/a?sig=1"),
-        ("s3://b/k", "https://cdn/new", "https://cdn/old", "https://cdn/new"),
-        ("https://cdn/current", None, "https://cdn/old", "https://cdn/current"),
-        ("s3://b/k", None, "https://cdn/old", "https://cdn/old"),
-        ("s3://b/k", "s3://b/k", None, None),
-        (None, None, None, None),
-    ],
-)
-def test_pick_source_url(current, episode_source, asset_source, expected):
-    assert pick_source_url(current, episode_source, asset_source) == expected
 
 
 @pytest.mark.parametrize(

@@ -14,11 +14,11 @@ from typing import cast
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from reelflow import imaging
-from reelflow.errors import TooLarge, UnsupportedMedia
-from reelflow.imaging import CompressedImage, ImagePolicy, compress_image, resampler_in_use
-from reelflow.media import sniff
-from reelflow.sandbox import media as samples
+from reelflow.core import imaging
+from reelflow.core.errors import TooLarge, UnsupportedMedia
+from reelflow.core.imaging import CompressedImage, ImagePolicy, compress_image, resampler_in_use
+from reelflow.core.media import sniff
+from reelflow.devtools import media as samples
 
 ORIENTATION = 0x0112
 

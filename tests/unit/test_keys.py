@@ -1,7 +1,7 @@
 import pytest
 
-from reelflow.errors import InvalidKey
-from reelflow.keys import (
+from reelflow.core.errors import InvalidKey
+from reelflow.core.keys import (
     MANAGED_PREFIXES,
     asset_key,
     check_managed_key,

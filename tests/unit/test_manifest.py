@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from reelflow.errors import ManifestError
-from reelflow.manifest import load_manifest, parse_manifest
+from reelflow.core.errors import ManifestError
+from reelflow.core.manifest import load_manifest, parse_manifest
 
 GOOD = {
     "movie_id": "m-1",

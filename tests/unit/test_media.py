@@ -1,4 +1,5 @@
-"""Content sniffing (reelflow.media) and the sample media generators (reelflow.sandbox.media)."""
+"""Content sniffing (reelflow.core.media) and the sample media generators
+(reelflow.devtools.media)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,9 @@ import imageio_ffmpeg
 import pytest
 from PIL import Image, ImageOps
 
-from reelflow.errors import UnsupportedMedia
-from reelflow.media import MediaType, expect_kind, sniff
-from reelflow.sandbox import media as samples
+from reelflow.core.errors import UnsupportedMedia
+from reelflow.core.media import MediaType, expect_kind, sniff
+from reelflow.devtools import media as samples
 
 
 def ftyp(major: bytes, *compatible: bytes) -> bytes:

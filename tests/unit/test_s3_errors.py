@@ -4,8 +4,8 @@ import pytest
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from reelflow.errors import StorageRejected, StorageUnavailable, is_retryable
-from reelflow.s3 import translate
+from reelflow.adapters.s3 import translate
+from reelflow.core.errors import StorageRejected, StorageUnavailable, is_retryable
 
 
 def client_error(code: str, status: int) -> ClientError:

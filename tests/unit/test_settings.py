@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from reelflow.backoff import backoff_delays
+from reelflow.core.backoff import backoff_delays
 from reelflow.settings import Settings
 
 _OURS = ("REELFLOW_", "S3_", "REDIS_", "USE_REDIS", "CDN_URL", "DATABASE_URL")

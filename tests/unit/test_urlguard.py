@@ -6,9 +6,8 @@ from typing import Any
 
 import pytest
 
-from reelflow.errors import BlockedURL
-from reelflow.settings import Settings
-from reelflow.urlguard import (
+from reelflow.core.errors import BlockedURL
+from reelflow.core.urlguard import (
     FetchPolicy,
     ParsedTarget,
     check_address,
@@ -16,6 +15,7 @@ from reelflow.urlguard import (
     redact,
     static_addresses,
 )
+from reelflow.settings import Settings
 
 DEFAULT = FetchPolicy()
 

@@ -1,0 +1,103 @@
+"""The part of an import that moves assets, shared by import-episodes and backfill.
+
+Composition only: verify what is recorded as stored, then run the rest through
+download -> prepare -> upload -> record, mark what failed, and report progress.
+
+Up to `step_tasks_max_assets` assets, every step is its own task run (retries and states per
+step in the UI). Bigger runs use one task run per asset (tasks/transfer.py) running the same
+steps: orchestration costs ~10 ms CPU per task run here, and four per asset would dominate.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from flows.common.pipeline import StageResult, run_pipeline
+from flows.common.progress import Progress
+from reelflow.core.errors import StepFailed, StepFailure
+from reelflow.core.models import AssetJob, AssetOutcome, Stored
+from reelflow.settings import Settings
+from tasks.download import download_asset
+from tasks.prepare import prepare_asset
+from tasks.record import record_failures, record_stored
+from tasks.transfer import transfer_asset
+from tasks.upload import upload_asset
+from tasks.verify import verify_stored
+
+__all__ = ["transfer_assets"]
+
+VERIFY_BATCH = 500
+
+
+def _outcome(result: StageResult) -> AssetOutcome:
+    job: AssetJob = result.item
+    if result.ok:
+        stored: Stored = result.value
+        return AssetOutcome(
+            job=job,
+            status="stored",
+            bucket=stored.bucket,
+            key=stored.key,
+            source_bytes=stored.prepared.source_bytes,
+            bytes=stored.prepared.bytes,
+            attempts=stored.prepared.attempts,
+            uploaded=stored.uploaded,
+        )
+    error = result.error or RuntimeError("no error recorded")
+    if isinstance(error, StepFailed):
+        failure = error.failure
+    else:  # a task failed outside its steps (a bug, or Prefect itself): one attempt
+        failure = StepFailure.of(result.failed_stage or "transfer", error, 1)
+    return AssetOutcome(
+        job=job, status="failed", error=failure.describe(), attempts=failure.attempts
+    )
+
+
+def transfer_assets(
+    jobs: Sequence[AssetJob], settings: Settings, progress: Progress
+) -> list[AssetOutcome]:
+    """Bring every job's asset into S3 (or prove it is there); return one outcome per job."""
+    known = [job for job in jobs if job.known_key]
+    verified: dict[AssetJob, bool] = {}
+    for start in range(0, len(known), VERIFY_BATCH):
+        batch = known[start : start + VERIFY_BATCH]
+        verified.update(zip(batch, verify_stored(batch), strict=True))
+    outcomes = [
+        AssetOutcome(job=job, status="skipped", bucket=job.known_bucket, key=job.known_key)
+        for job in known
+        if verified.get(job)
+    ]
+    for outcome in outcomes:
+        progress.advance(outcome)
+    todo = [job for job in jobs if not verified.get(job)]
+
+    spool = Path(tempfile.mkdtemp(prefix="reelflow-", dir=settings.spool_dir))
+    stages: list[tuple[Any, dict[str, Any]]]
+    if len(todo) <= settings.step_tasks_max_assets:
+        stages = [
+            (download_asset, {"spool_dir": str(spool)}),
+            (prepare_asset, {}),
+            (upload_asset, {}),
+            (record_stored, {}),
+        ]
+    else:
+        stages = [(transfer_asset, {"spool_dir": str(spool)})]
+    try:
+        results = run_pipeline(
+            todo,
+            stages,
+            window=settings.import_concurrency * 2,
+            on_done=lambda r: progress.advance(_outcome(r)),
+        )
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
+    outcomes += [_outcome(result) for result in results]
+
+    failures = [(o.job, o.error or "", o.attempts) for o in outcomes if o.status == "failed"]
+    if failures:
+        record_failures(failures)
+    return outcomes

@@ -1,0 +1,53 @@
+"""Database reads for serving URLs: which stored objects an app is most likely to ask for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.engine import Engine
+
+from reelflow.adapters.db.schema import Episode, Movie
+from reelflow.core.keys import is_managed_key, parse_s3_url
+
+__all__ = ["movie_episode_urls", "recent_stored_urls"]
+
+
+def movie_episode_urls(engine: Engine, movie_id: str) -> list[Any]:
+    """(number, title, thumbnail_url, video_preview_url) of a movie's episodes, in order."""
+    query = (
+        select(Episode.number, Episode.title, Episode.thumbnail_url, Episode.video_preview_url)
+        .where(Episode.movie_id == movie_id)
+        .order_by(Episode.number)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query).all())
+
+
+def recent_stored_urls(engine: Engine, top: int) -> list[str]:
+    """s3:// URLs (thumbnail, then preview) of every episode of the `top` most recently updated
+    movies: newest movie first, episodes in order. Temporary URLs and unmanaged keys are left
+    out: there is nothing to sign for them."""
+    movies = (
+        select(Movie.id, Movie.updated_at)
+        .order_by(Movie.updated_at.desc(), Movie.id)
+        .limit(top)
+        .subquery()
+    )
+    query = (
+        select(Episode.thumbnail_url, Episode.video_preview_url)
+        .join(movies, movies.c.id == Episode.movie_id)
+        .where(or_(Episode.thumbnail_url.like("s3://%"), Episode.video_preview_url.like("s3://%")))
+        .order_by(movies.c.updated_at.desc(), movies.c.id, Episode.number)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    found: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        for url in (row.thumbnail_url, row.video_preview_url):
+            parsed = parse_s3_url(url) if url else None
+            if parsed and is_managed_key(parsed[1]) and url not in seen:
+                seen.add(url)
+                found.append(url)
+    return found

@@ -1,0 +1,204 @@
+"""Database writes of an import: the episodes of a manifest, then each asset's outcome.
+Each function is one short transaction; the rules it applies live in reelflow.core.rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import case, delete, func, select, update
+from sqlalchemy.engine import Engine
+
+from reelflow.adapters.db.engine import db_errors, insert_for
+from reelflow.adapters.db.schema import URL_COLUMNS, Asset, Episode, Movie, PurgeItem, utcnow
+from reelflow.core.keys import s3_url
+from reelflow.core.manifest import Manifest
+from reelflow.core.models import AssetJob, Stored
+from reelflow.core.rules import already_stored, replaced_object
+
+__all__ = ["record_failed", "record_stored", "upsert_manifest"]
+
+_MANIFEST_FIELD = {"thumbnail": "thumbnail_url", "preview": "video_preview_url"}
+
+
+@db_errors
+def upsert_manifest(engine: Engine, manifest: Manifest) -> list[AssetJob]:
+    """Create or update the movie and every episode at once; return the assets to import.
+
+    Episodes that already point at a stored s3:// object keep it until a new object replaces
+    it; the temporary URL is remembered in *_source_url either way.
+    """
+    now = utcnow()
+    with engine.begin() as conn:
+        movie_ins = insert_for(conn, Movie.__table__).values(
+            id=manifest.movie_id, title=manifest.title, created_at=now, updated_at=now
+        )
+        conn.execute(
+            movie_ins.on_conflict_do_update(
+                index_elements=["id"], set_={"title": movie_ins.excluded.title, "updated_at": now}
+            )
+        )
+        if manifest.episodes:
+            table = Episode.__table__
+            ins = insert_for(conn, table)
+            set_: dict[str, Any] = {"title": ins.excluded.title, "updated_at": now}
+            for current, source in URL_COLUMNS.values():
+                set_[source] = func.coalesce(ins.excluded[source], table.c[source])
+                set_[current] = case(
+                    (table.c[current].like("s3://%"), table.c[current]),
+                    else_=func.coalesce(ins.excluded[current], table.c[current]),
+                )
+            conn.execute(
+                ins.on_conflict_do_update(index_elements=["movie_id", "number"], set_=set_),
+                [
+                    {
+                        "movie_id": manifest.movie_id,
+                        "number": ep.number,
+                        "title": ep.title,
+                        "thumbnail_url": ep.thumbnail_url,
+                        "thumbnail_source_url": ep.thumbnail_url,
+                        "video_preview_url": ep.video_preview_url,
+                        "video_preview_source_url": ep.video_preview_url,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for ep in manifest.episodes
+                ],
+            )
+        ids = dict(
+            conn.execute(
+                select(Episode.number, Episode.id).where(Episode.movie_id == manifest.movie_id)
+            ).all()
+        )
+        wanted = [
+            (ep.number, kind, getattr(ep, field))
+            for ep in manifest.episodes
+            for kind, field in _MANIFEST_FIELD.items()
+            if getattr(ep, field)
+        ]
+        if wanted:
+            asset_ins = insert_for(conn, Asset.__table__)
+            conn.execute(
+                asset_ins.on_conflict_do_nothing(index_elements=["episode_id", "kind"]),
+                [
+                    {
+                        "episode_id": ids[number],
+                        "kind": kind,
+                        "status": "pending",
+                        "source_url": url,
+                        "attempts": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for number, kind, url in wanted
+                ],
+            )
+        existing = {
+            (row.episode_id, row.kind): row
+            for row in conn.execute(
+                select(Asset).join(Episode).where(Episode.movie_id == manifest.movie_id)
+            )
+        }
+    jobs = []
+    for number, kind, url in wanted:
+        row = existing.get((ids[number], kind))
+        known = row is not None and already_stored(row.status, row.source_url, url)
+        jobs.append(
+            AssetJob(
+                episode_id=ids[number],
+                movie_id=manifest.movie_id,
+                number=number,
+                kind=kind,  # type: ignore[arg-type]
+                source_url=url,
+                known_bucket=row.bucket if known and row else None,
+                known_key=row.key if known and row else None,
+                known_sha256=row.sha256 if known and row else None,
+                known_source_sha256=row.source_sha256 if row is not None else None,
+            )
+        )
+    return jobs
+
+
+@db_errors
+def record_stored(engine: Engine, stored: Stored, attempts: int) -> None:
+    """Mark the asset stored and point the episode at it, in one transaction.
+
+    If the asset used to live under another key (say .jpg, now .webp), that key is queued for
+    purge in the same transaction, so it can never be forgotten.
+    """
+    prepared, job = stored.prepared, stored.prepared.job
+    current_col, _ = URL_COLUMNS[job.kind]
+    now = utcnow()
+    with engine.begin() as conn:
+        previous = conn.execute(
+            select(Asset.bucket, Asset.key).where(
+                Asset.episode_id == job.episode_id, Asset.kind == job.kind
+            )
+        ).first()
+        left = replaced_object(
+            (previous.bucket, previous.key) if previous else None, (stored.bucket, stored.key)
+        )
+        if left is not None:
+            conn.execute(
+                insert_for(conn, PurgeItem.__table__)
+                .values(
+                    bucket=left[0], key=left[1], reason="replaced", attempts=0, created_at=now
+                )
+                .on_conflict_do_nothing(index_elements=["bucket", "key"])
+            )
+        values = {
+            "status": "stored",
+            "bucket": stored.bucket,
+            "key": stored.key,
+            "content_type": prepared.content_type,
+            "bytes": prepared.bytes,
+            "source_bytes": prepared.source_bytes,
+            "width": prepared.width,
+            "height": prepared.height,
+            "sha256": prepared.sha256,
+            "source_sha256": prepared.source_sha256,
+            "source_url": job.source_url,
+            "attempts": Asset.attempts + attempts,
+            "last_error": None,
+            "updated_at": now,
+            "stored_at": now,
+        }
+        result = conn.execute(
+            update(Asset)
+            .where(Asset.episode_id == job.episode_id, Asset.kind == job.kind)
+            .values(**values)
+        )
+        if result.rowcount == 0:
+            conn.execute(
+                insert_for(conn, Asset.__table__).values(
+                    episode_id=job.episode_id,
+                    kind=job.kind,
+                    created_at=now,
+                    **{**values, "attempts": attempts},
+                )
+            )
+        conn.execute(
+            update(Episode)
+            .where(Episode.id == job.episode_id)
+            .values({current_col: s3_url(stored.bucket, stored.key), "updated_at": now})
+        )
+        # The object was written with this key; if a purge was owed for it, it no longer is.
+        conn.execute(
+            delete(PurgeItem).where(PurgeItem.bucket == stored.bucket, PurgeItem.key == stored.key)
+        )
+
+
+@db_errors
+def record_failed(engine: Engine, job: AssetJob, error: str, attempts: int) -> None:
+    """Mark the asset failed; the episode keeps whatever URL it had (graceful degradation)."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(Asset)
+            .where(Asset.episode_id == job.episode_id, Asset.kind == job.kind)
+            .values(
+                # A stored asset whose *new* source failed stays stored: its object still serves.
+                status=case((Asset.status == "stored", "stored"), else_="failed"),
+                attempts=Asset.attempts + attempts,
+                last_error=error[:2000],
+                updated_at=utcnow(),
+            )
+        )

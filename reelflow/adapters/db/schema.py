@@ -1,0 +1,151 @@
+"""Database schema (SQLAlchemy 2). Works on PostgreSQL and SQLite.
+
+Tables:
+    movies    one row per movie
+    episodes  one row per (movie, number); holds the *current* thumbnail and preview URL:
+              a temporary URL until the asset is stored, then s3://bucket/key
+    assets    one row per (episode, kind): what is stored, where, and how it went
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+__all__ = [
+    "Asset",
+    "Base",
+    "Episode",
+    "Movie",
+    "PurgeItem",
+    "URL_COLUMNS",
+    "utcnow",
+]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Movie(Base):
+    __tablename__ = "movies"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    episodes: Mapped[list[Episode]] = relationship(
+        back_populates="movie", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Episode(Base):
+    __tablename__ = "episodes"
+    __table_args__ = (UniqueConstraint("movie_id", "number", name="uq_episodes_movie_number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    movie_id: Mapped[str] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
+    number: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    # Current URLs: temporary (http/https) until stored, then s3://bucket/key.
+    thumbnail_url: Mapped[str | None] = mapped_column(Text)
+    video_preview_url: Mapped[str | None] = mapped_column(Text)
+    # The temporary URLs last received, kept so a later run (backfill) can retry them.
+    thumbnail_source_url: Mapped[str | None] = mapped_column(Text)
+    video_preview_source_url: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    movie: Mapped[Movie] = relationship(back_populates="episodes")
+    assets: Mapped[list[Asset]] = relationship(
+        back_populates="episode", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class Asset(Base):
+    __tablename__ = "assets"
+    __table_args__ = (
+        UniqueConstraint("episode_id", "kind", name="uq_assets_episode_kind"),
+        UniqueConstraint("bucket", "key", name="uq_assets_bucket_key"),
+        Index("ix_assets_status", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # thumbnail | preview
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|stored|failed
+    bucket: Mapped[str | None] = mapped_column(String(255))
+    key: Mapped[str | None] = mapped_column(String(1024))
+    content_type: Mapped[str | None] = mapped_column(String(100))
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    source_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    source_url: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+    stored_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Set while a backfill worker owns the row (migration 0002); NULL otherwise.
+    claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    episode: Mapped[Episode] = relationship(back_populates="assets")
+
+
+class PurgeItem(Base):
+    """An object key whose deletion is owed: written with the DB change that orphaned it."""
+
+    __tablename__ = "purge_queue"
+    __table_args__ = (UniqueConstraint("bucket", "key", name="uq_purge_queue_bucket_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(1024))
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+
+
+# kind -> (current URL column, last temporary URL column) on episodes
+URL_COLUMNS: dict[str, tuple[str, str]] = {
+    "thumbnail": ("thumbnail_url", "thumbnail_source_url"),
+    "preview": ("video_preview_url", "video_preview_source_url"),
+}

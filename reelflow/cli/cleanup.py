@@ -1,0 +1,233 @@
+"""`reelflow` commands for cleanup: delete-movie, cleanup orphans|purge, backfill.
+
+Each runs its flow in this process (like `reelflow import`) and prints a table or, with
+--json, the report as JSON. Errors are one line and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from reelflow.cli.common import err, fail, human, one_line_errors, out, progress_bar, require_schema
+from reelflow.core.errors import SweepRefused
+from reelflow.core.reports import PurgeReport, SweepReport, TransferReport
+
+cleanup_app = typer.Typer(no_args_is_help=True, help="Orphan sweep and purge queue.")
+
+
+def _purge_table(report: Any) -> Table:
+    table = Table(title="purge", show_lines=False)
+    for column in ("considered", "deleted", "failed", "in use again", "refused", "requests"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        *(
+            str(v)
+            for v in (
+                report.considered,
+                report.deleted,
+                report.failed,
+                report.revived,
+                report.refused,
+                report.batches,
+            )
+        )
+    )
+    return table
+
+
+def _print_failures(report: Any) -> None:
+    for failure in report.failures[:20]:
+        err.print(f"  s3://{failure.bucket}/{failure.key}: {failure.error}", highlight=False)
+    if len(report.failures) > 20:
+        err.print(f"  ... and {len(report.failures) - 20} more", highlight=False)
+
+
+def delete_movie_command(
+    movie_id: Annotated[str, typer.Argument(metavar="MOVIE_ID")],
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="Purge the objects now and print the counts (default), or hand the purge to "
+            "the purge-objects deployment / leave it queued for the next purge",
+        ),
+    ] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Delete a movie, its episodes and assets, and purge its objects from S3."""
+    from deployments.launch import PrefectPurgeLauncher
+    from reelflow.services.movies import delete_movie
+
+    require_schema()
+    result = delete_movie(movie_id, launcher=PrefectPurgeLauncher(), wait=wait, fallback="queue")
+    purge = result.purge
+    if as_json:
+        data = {
+            "movie_id": result.movie_id,
+            "episodes": result.episodes,
+            "assets": result.assets,
+            "queued": len(result.queued),
+            "unmanaged": result.unmanaged,
+            "handoff": result.handoff,
+            "flow_run_id": result.flow_run_id,
+            "purge": purge.model_dump() if purge else None,
+            "purge_error": result.purge_error,
+        }
+        out.print_json(json.dumps(data))
+    else:
+        out.print(
+            f"Deleted movie {movie_id}: {result.episodes} episodes, {result.assets} assets; "
+            f"{len(result.queued)} objects queued for purge",
+            highlight=False,
+        )
+        for url in result.unmanaged:
+            err.print(f"  left alone (not a managed key): {url}", highlight=False)
+        if purge is not None:
+            out.print(_purge_table(purge))
+            out.print(purge.headline(), highlight=False)
+            _print_failures(purge)
+        elif result.handoff == "deployment":
+            out.print(f"Purge submitted: flow run {result.flow_run_id}", highlight=False)
+        elif result.handoff == "queued":
+            out.print(
+                "No purge-objects/purge deployment: the keys stay in purge_queue until "
+                "`reelflow cleanup purge` or the next orphan sweep with --execute",
+                highlight=False,
+            )
+    if result.purge_error:
+        fail(result.purge_error, code=1)
+    raise typer.Exit(0 if purge is None or purge.ok else 1)
+
+
+@cleanup_app.command("orphans")
+@one_line_errors
+def orphans_command(
+    execute: Annotated[
+        bool, typer.Option("--execute", help="Delete (default: dry run, report only)")
+    ] = False,
+    grace_hours: Annotated[
+        float | None,
+        typer.Option(min=0, help="Keep unreferenced objects younger than this (default 24)"),
+    ] = None,
+    max_fraction: Annotated[
+        float | None,
+        typer.Option(min=0.0001, max=1, help="Refuse to delete more than this share (0.10)"),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Lift the fraction cap (never the empty-database guard)"),
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Find objects no row references (and with --execute delete those past the grace period)."""
+    from flows.orphan_cleanup import orphan_cleanup
+
+    require_schema()
+    state = orphan_cleanup(
+        execute=execute,
+        grace_hours=grace_hours,
+        max_fraction=max_fraction,
+        force=force,
+        return_state=True,
+    )
+    result = state.result(raise_on_failure=False)
+    report = result.report if isinstance(result, SweepRefused) else result
+    if isinstance(report, SweepReport):
+        if as_json:
+            out.print_json(report.model_dump_json())
+        else:
+            print_sweep(report)
+    if isinstance(result, SweepRefused):
+        raise result
+    if not isinstance(result, SweepReport):
+        fail(f"orphan sweep did not finish: {result}", code=1)
+    raise typer.Exit(0 if state.is_completed() else 1)
+
+
+def print_sweep(report: Any) -> None:
+    mode = "executed" if report.executed else "dry run"
+    table = Table(title=f"orphan sweep of {report.bucket} ({mode})")
+    for column, justify in (("category", "left"), ("count", "right"), ("bytes", "right")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    table.add_column("sample keys")
+    for line in report.categories:
+        style = {"orphan": "red", "owed": "yellow", "foreign": "magenta"}.get(line.category, "")
+        name = f"[{style}]{line.category}[/]" if style else line.category
+        table.add_row(name, str(line.count), human(line.bytes), "\n".join(line.samples[:3]))
+    table.add_row("[bold]listed[/]", str(report.listed), human(report.listed_bytes), "")
+    out.print(table)
+    out.print(
+        f"cut-off {report.cutoff:%Y-%m-%d %H:%M:%S}Z (grace {report.grace_hours:g} h); "
+        f"database references {report.references} objects here; cap: {report.decision}",
+        highlight=False,
+    )
+    out.print(report.headline(), highlight=False)
+    for failure in report.failures[:20]:
+        err.print(f"  {failure.key}: {failure.error}", highlight=False)
+
+
+@cleanup_app.command("purge")
+@one_line_errors
+def purge_command(
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Delete every object purge_queue owes (what a purge left behind)."""
+    from flows.purge_objects import purge_objects
+
+    require_schema()
+    state = purge_objects(return_state=True)
+    report: Any = state.result(raise_on_failure=False)
+    if not isinstance(report, PurgeReport):
+        fail(f"purge did not finish: {report}", code=1)
+    if as_json:
+        out.print_json(report.model_dump_json())
+    else:
+        out.print(_purge_table(report))
+        out.print(report.headline(), highlight=False)
+        _print_failures(report)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def backfill_command(
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many assets")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Assets claimed at once")] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="List what would be imported; change nothing")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Import the assets still on temporary URLs or that failed before."""
+    from flows.backfill import backfill
+
+    require_schema()
+    with progress_bar("backfilling", disable=as_json or dry_run):
+        state = backfill(limit=limit, batch_size=batch_size, dry_run=dry_run, return_state=True)
+    report: Any = state.result(raise_on_failure=False)
+    if not isinstance(report, TransferReport):
+        fail(f"backfill did not finish: {report}", code=1)
+    if as_json:
+        out.print_json(report.model_dump_json())
+    else:
+        shown = [line for line in report.lines if dry_run or line.status == "failed"]
+        if shown:
+            table = Table(title="backfill" + (" (dry run)" if dry_run else ": failures"))
+            for column in ("movie", "ep", "asset", "status", "error"):
+                table.add_column(column)
+            for line in shown[:200]:
+                table.add_row(
+                    line.movie_id, str(line.episode), line.kind, line.status, line.error or ""
+                )
+            out.print(table)
+        out.print(report.headline(), highlight=False)
+    raise typer.Exit(0 if report.ok else 1)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the reelflow CLI."""
+    app.command("delete-movie")(one_line_errors(delete_movie_command))
+    app.command("backfill")(one_line_errors(backfill_command))
+    app.add_typer(cleanup_app, name="cleanup")

@@ -1,0 +1,99 @@
+"""What every `reelflow` command shares: the consoles, one-line errors with the one exit-code
+mapping (reelflow.core.errors: 1 work failed, 2 bad input or configuration), the schema check,
+a progress bar for flows run in this process, and human-readable sizes.
+
+Subcommand modules import this module; nothing here imports a subcommand. At module level the
+CLI imports only typer, rich, the core and settings; a command imports the adapters, services,
+flows and deployments it uses in its body, because Prefect (~3 s), SQLAlchemy, boto3 and Alembic
+(~2.5 s together) would otherwise delay `reelflow --help` and `reelflow config`. This hides no
+cycle: the CLI is the top layer, nothing imports it, and `make lint` checks every import,
+deferred or not, against the layer contract.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from reelflow.core.errors import ReelflowError, SchemaOutdated, exit_code
+
+__all__ = [
+    "err",
+    "fail",
+    "human",
+    "one_line_errors",
+    "out",
+    "progress_bar",
+    "require_schema",
+]
+
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    """Print `error: message` on stderr and exit with `code`."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def one_line_errors(fn: F) -> F:
+    """A reelflow error raised by the command becomes `error: ...` and its exit code."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ReelflowError as exc:
+            fail(str(exc), exit_code(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+def require_schema() -> None:
+    """Refuse (exit 2) when the database is not migrated to this code's revision."""
+    from reelflow.adapters.db import migrate
+    from reelflow.services import resources
+
+    if migrate.current_revision(resources.engine()) != migrate.head_revision():
+        raise SchemaOutdated(
+            "the database schema is not up to date: run `reelflow db upgrade` first"
+        )
+
+
+@contextmanager
+def progress_bar(description: str, *, disable: bool) -> Iterator[None]:
+    """A progress bar on stderr fed by the flows run in this block (flows.common.progress)."""
+    from flows.common.progress import listen
+
+    columns = (
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=err, disable=disable, transient=False) as bar:
+        task_id = bar.add_task(description, total=None)
+
+        def on_progress(done: int, total: int, _detail: object) -> None:
+            bar.update(task_id, completed=done, total=total)
+
+        with listen(on_progress):
+            yield
+
+
+def human(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover

@@ -1,0 +1,116 @@
+"""`reelflow urls MOVIE_ID` and `reelflow warmup`: the URLs an app gets, and warming them."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from reelflow.cli.common import fail, one_line_errors, out, require_schema
+from reelflow.core.errors import MovieNotFound
+from reelflow.core.reports import WarmupReport
+
+__all__ = ["register"]
+
+_KINDS = (("thumbnail", "thumbnail_url"), ("preview", "video_preview_url"))
+
+
+def _origin(value: str | None) -> str:
+    if not value:
+        return "none"
+    return "stored" if value.startswith("s3://") else "temporary"
+
+
+def episode_urls(movie_id: str) -> list[dict[str, Any]]:
+    """Each episode of the movie with the URLs an app would render (through the cache)."""
+    from reelflow.adapters.db import catalog
+    from reelflow.services import resources, urls
+
+    episodes = catalog.movie_episode_urls(resources.engine(), movie_id)
+    held = [getattr(e, column) for e in episodes for _, column in _KINDS if getattr(e, column)]
+    resolved = urls.asset_urls(held) if held else {}
+    rows = []
+    for episode in episodes:
+        row: dict[str, Any] = {"episode": episode.number, "title": episode.title}
+        for kind, column in _KINDS:
+            value = getattr(episode, column)
+            row[column] = resolved.get(value) if value else None
+            row[f"{kind}_from"] = _origin(value)
+        rows.append(row)
+    return rows
+
+
+def _print_table(movie_id: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"movie {movie_id}", show_lines=False)
+    table.add_column("ep", justify="right")
+    table.add_column("asset")
+    table.add_column("from")
+    table.add_column("url", overflow="fold")
+    for row in rows:
+        for kind, column in _KINDS:
+            origin = row[f"{kind}_from"]
+            style = {"none": "dim", "temporary": "yellow"}.get(origin, "")
+            table.add_row(
+                str(row["episode"]),
+                kind,
+                f"[{style}]{origin}[/]" if style else origin,
+                row[column] or "",
+            )
+    out.print(table)
+
+
+def urls_command(
+    movie_id: Annotated[str, typer.Argument(metavar="MOVIE_ID")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the URLs as JSON")] = False,
+) -> None:
+    """Print each episode's thumbnail and preview URL as an app would get them (cached)."""
+    require_schema()
+    rows = episode_urls(movie_id)
+    if not rows:
+        raise MovieNotFound(f"movie {movie_id!r} has no episodes")
+    if as_json:
+        typer.echo(json.dumps({"movie_id": movie_id, "episodes": rows}, indent=2))
+    else:
+        _print_table(movie_id, rows)
+
+
+def warmup_command(
+    top: Annotated[
+        int | None,
+        typer.Option(min=1, help="Movies to warm, most recently updated first"),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(min=1, max=1000, help="URLs per batch")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Run the presign-warmup flow here: sign and cache the URLs apps will ask for next."""
+    from flows.presign_warmup import WarmupRequest, presign_warmup
+
+    require_schema()
+    state = presign_warmup(WarmupRequest(top=top, batch_size=batch_size), return_state=True)
+    report = state.result(raise_on_failure=False)
+    if not isinstance(report, WarmupReport) or not state.is_completed():
+        fail(f"warmup did not finish: {report}", code=1)
+    if as_json:
+        typer.echo(report.model_dump_json())
+        return
+    table = Table(title="presign warmup")
+    for column in ("top movies", "URLs", "signed", "already cached", "batches", "seconds"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        str(report.top_movies),
+        str(report.urls),
+        str(report.signed),
+        str(report.cached),
+        str(report.batches),
+        f"{report.seconds:.2f}",
+    )
+    out.print(table)
+    out.print(report.headline(), highlight=False)
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the reelflow CLI."""
+    app.command("urls")(one_line_errors(urls_command))
+    app.command("warmup")(one_line_errors(warmup_command))

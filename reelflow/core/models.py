@@ -1,0 +1,84 @@
+"""Plain values passed between tasks: references and figures, never clients or big bytes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from reelflow.core.keys import AssetKind
+
+__all__ = ["AssetJob", "AssetOutcome", "Downloaded", "Prepared", "Stored"]
+
+Status = Literal["stored", "skipped", "failed"]
+
+
+@dataclass(frozen=True)
+class AssetJob:
+    """One asset to import: which episode, which kind, from where."""
+
+    episode_id: int
+    movie_id: str
+    number: int
+    kind: AssetKind
+    source_url: str
+    # Set when the database already records this exact source as stored.
+    known_bucket: str | None = None
+    known_key: str | None = None
+    known_sha256: str | None = None
+    known_source_sha256: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"{self.movie_id}/ep{self.number}/{self.kind}"
+
+
+@dataclass(frozen=True)
+class Downloaded:
+    job: AssetJob
+    path: str
+    bytes: int
+    sha256: str
+    content_type: str | None
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What will be uploaded: a file on local disk plus its facts."""
+
+    job: AssetJob
+    path: str
+    content_type: str
+    ext: str
+    bytes: int
+    sha256: str
+    source_bytes: int
+    source_sha256: str
+    width: int | None = None
+    height: int | None = None
+    compressed: bool = False
+    note: str = ""
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Stored:
+    prepared: Prepared
+    bucket: str
+    key: str
+    uploaded: bool  # False when an identical object was already there
+
+
+@dataclass(frozen=True)
+class AssetOutcome:
+    """How one asset ended, for the asset row, the summary and the artifacts."""
+
+    job: AssetJob
+    status: Status
+    bucket: str | None = None
+    key: str | None = None
+    source_bytes: int | None = None
+    bytes: int | None = None
+    error: str | None = None
+    attempts: int = 0
+    uploaded: bool = False

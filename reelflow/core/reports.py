@@ -1,0 +1,406 @@
+"""Reports, pure: what a run did, in one shape per kind of run, and the one markdown renderer.
+
+- TransferReport: an import or a backfill (they move assets the same way, so they report the
+  same way); built from per-asset outcomes by `transfer_report`.
+- PurgeReport: a purge of purge_queue. SweepReport: an orphan sweep's census and deletions.
+- `run_verdict`: the one final-state rule (Completed, Partial or Failed) every flow uses.
+- `markdown`: the one renderer of a report's heading, headline and tables (Prefect artifacts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from reelflow.core.keys import MANAGED_PREFIXES
+from reelflow.core.models import AssetOutcome
+from reelflow.core.sweep import DESCRIPTIONS, CapDecision, Category, Census, as_utc
+
+__all__ = [
+    "AssetLine",
+    "CategoryLine",
+    "PurgeFailure",
+    "PurgeReport",
+    "SweepReport",
+    "TransferReport",
+    "Verdict",
+    "WarmupReport",
+    "markdown",
+    "run_verdict",
+    "sweep_report",
+    "transfer_report",
+]
+
+Verdict = Literal["Completed", "Partial", "Failed"]
+
+
+def run_verdict(*, failed: int, succeeded: int) -> Verdict:
+    """Completed when nothing failed; Partial when some work failed and some succeeded;
+    Failed when nothing succeeded. (Prefect shows Partial as a Failed state named Partial.)"""
+    if failed == 0:
+        return "Completed"
+    return "Partial" if succeeded else "Failed"
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(
+    title: str, headline: str, *tables: Sequence[Mapping[str, Any]], notes: Sequence[str] = ()
+) -> str:
+    """`# title`, the headline, bullet notes, then each table (a list of rows with the same
+    keys; an empty table is left out)."""
+    out = [f"# {title}", "", headline]
+    if notes:
+        out += ["", *(f"- {note}" for note in notes)]
+    for rows in tables:
+        if not rows:
+            continue
+        columns = list(rows[0])
+        out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        out += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(out)
+
+
+class AssetLine(BaseModel):
+    movie_id: str
+    episode: int
+    kind: str
+    status: str
+    key: str | None = None
+    source_bytes: int | None = None
+    bytes: int | None = None
+    attempts: int = 0
+    error: str | None = None
+
+
+class TransferReport(BaseModel):
+    """What an import (one movie's manifest) or a backfill (claimed assets) did."""
+
+    run: Literal["import", "backfill"]
+    movie_id: str | None = None  # the imported movie; None for a backfill
+    episodes: int = 0  # episodes in the manifest (import)
+    dry_run: bool = False
+    candidates: int = 0  # assets that needed a backfill when it started (backfill)
+    assets: int = 0  # assets this run handled
+    stored: int = 0
+    skipped: int = 0  # already stored (sha256 confirmed in S3)
+    failed: int = 0
+    uploaded: int = 0
+    source_bytes: int = 0
+    stored_bytes: int = 0
+    batches: int = 0  # claim batches (backfill)
+    bucket: str = ""
+    seconds: float = 0.0
+    lines: list[AssetLine] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    @property
+    def verdict(self) -> Verdict:
+        return run_verdict(failed=self.failed, succeeded=self.stored + self.skipped)
+
+    @property
+    def percent_saved(self) -> float:
+        if not self.source_bytes:
+            return 0.0
+        return 100.0 * (1 - self.stored_bytes / self.source_bytes)
+
+    def headline(self) -> str:
+        if self.dry_run:
+            return f"Dry run: {self.candidates} assets need a backfill"
+        who = f"movie {self.movie_id}: {self.assets} assets"
+        if self.run == "backfill":
+            who = f"Backfill: {self.assets} assets claimed"
+        return (
+            f"{who} - {self.stored} stored "
+            f"({self.uploaded} uploaded), {self.skipped} already stored, {self.failed} failed; "
+            f"{self.source_bytes / 1e6:.2f} MB in -> {self.stored_bytes / 1e6:.2f} MB stored "
+            f"({self.percent_saved:.1f}% smaller) in {self.seconds:.1f}s"
+        )
+
+    def failure_messages(self) -> list[str]:
+        return [
+            f"{line.movie_id}/ep{line.episode}/{line.kind} failed: {line.error}"
+            for line in self.lines
+            if line.status == "failed"
+        ]
+
+    def counts(self) -> dict[str, Any]:
+        """The one-row table of counts shown in artifacts."""
+        row: dict[str, Any] = {}
+        if self.run == "backfill":
+            row["candidates"] = self.candidates
+        row |= {
+            "assets": self.assets,
+            "stored": self.stored,
+            "uploaded": self.uploaded,
+            "already stored": self.skipped,
+            "failed": self.failed,
+        }
+        if self.run == "backfill":
+            row["batches"] = self.batches
+        row |= {"MB in": round(self.source_bytes / 1e6, 2), "seconds": self.seconds}
+        return row
+
+
+def _line(o: AssetOutcome) -> AssetLine:
+    return AssetLine(
+        movie_id=o.job.movie_id,
+        episode=o.job.number,
+        kind=o.job.kind,
+        status=o.status,
+        key=o.key,
+        source_bytes=o.source_bytes,
+        bytes=o.bytes,
+        attempts=o.attempts,
+        error=o.error,
+    )
+
+
+def transfer_report(
+    outcomes: Sequence[AssetOutcome],
+    *,
+    run: Literal["import", "backfill"],
+    bucket: str,
+    seconds: float,
+    movie_id: str | None = None,
+    episodes: int = 0,
+    candidates: int = 0,
+    batches: int = 0,
+    max_lines: int | None = None,
+) -> TransferReport:
+    """Counts, bytes and one line per asset (failures first when lines are capped)."""
+    counts = Counter(outcome.status for outcome in outcomes)
+    moved = [o for o in outcomes if o.status == "stored"]
+    by_asset = sorted(outcomes, key=lambda o: (o.job.movie_id, o.job.number, o.job.kind))
+    if max_lines is not None:  # capped: failures first, so none is cut off for a success
+        by_asset = sorted(by_asset, key=lambda o: o.status != "failed")[:max_lines]
+    return TransferReport(
+        run=run,
+        movie_id=movie_id,
+        episodes=episodes,
+        candidates=candidates,
+        assets=len(outcomes),
+        stored=counts["stored"],
+        skipped=counts["skipped"],
+        failed=counts["failed"],
+        uploaded=sum(1 for o in outcomes if o.uploaded),
+        source_bytes=sum(o.source_bytes or 0 for o in moved),
+        stored_bytes=sum(o.bytes or 0 for o in moved),
+        batches=batches,
+        bucket=bucket,
+        seconds=round(seconds, 3),
+        lines=[_line(o) for o in by_asset],
+    )
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+class PurgeFailure(BaseModel):
+    bucket: str
+    key: str
+    error: str
+
+
+class PurgeReport(BaseModel):
+    """What a purge did. Keys it could not delete stay in purge_queue for the next run."""
+
+    considered: int = 0
+    deleted: int = 0
+    failed: int = 0
+    revived: int = 0
+    refused: int = 0
+    batches: int = 0
+    seconds: float = 0.0
+    failures: list[PurgeFailure] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0 and self.refused == 0
+
+    @property
+    def verdict(self) -> Verdict:
+        return run_verdict(failed=self.failed + self.refused, succeeded=self.deleted)
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "considered": self.considered,
+            "deleted": self.deleted,
+            "failed": self.failed,
+            "in use again": self.revived,
+            "refused": self.refused,
+            "requests": self.batches,
+            "seconds": self.seconds,
+        }
+
+    def headline(self) -> str:
+        text = f"Cleaned up {self.deleted} files from S3"
+        if self.failed:
+            text += f"; {self.failed} could not be deleted (kept in purge_queue for a retry)"
+        if self.revived:
+            text += f"; {self.revived} are in use again (kept)"
+        if self.refused:
+            text += f"; {self.refused} refused (not a managed key)"
+        return text
+
+    def merge(self, other: PurgeReport, failure_limit: int = 100) -> PurgeReport:
+        return PurgeReport(
+            considered=self.considered + other.considered,
+            deleted=self.deleted + other.deleted,
+            failed=self.failed + other.failed,
+            revived=self.revived + other.revived,
+            refused=self.refused + other.refused,
+            batches=self.batches + other.batches,
+            seconds=round(self.seconds + other.seconds, 3),
+            failures=(self.failures + other.failures)[:failure_limit],
+        )
+
+
+class CategoryLine(BaseModel):
+    category: str
+    meaning: str
+    count: int
+    bytes: int
+    samples: list[str]
+
+
+class SweepReport(BaseModel):
+    """A sweep's census, its cap decision and, when executed, what it deleted."""
+
+    bucket: str
+    prefixes: list[str] = Field(default_factory=lambda: list(MANAGED_PREFIXES))
+    executed: bool
+    now: dt.datetime
+    cutoff: dt.datetime
+    grace_hours: float
+    max_fraction: float
+    force: bool
+    references: int
+    listed: int
+    listed_bytes: int
+    categories: list[CategoryLine]
+    allowed: bool
+    decision: str
+    fraction: float
+    deleted: int = 0
+    deleted_bytes: int = 0
+    failed: int = 0
+    deferred: int = 0
+    failures: list[PurgeFailure] = Field(default_factory=list)
+    owed_purge: PurgeReport | None = None
+    seconds: float = 0.0
+
+    @property
+    def verdict(self) -> Verdict:
+        owed = self.owed_purge or PurgeReport()
+        return run_verdict(
+            failed=self.failed + owed.failed + owed.refused, succeeded=self.deleted + owed.deleted
+        )
+
+    def category(self, name: Category) -> CategoryLine:
+        return next(line for line in self.categories if line.category == name)
+
+    def headline(self) -> str:
+        orphans = self.category("orphan")
+        where = f"of {self.listed} listed objects in {self.bucket}"
+        if not self.executed:
+            verdict = "the cap allows it" if self.allowed else f"REFUSED: {self.decision}"
+            return (
+                f"Dry run: would delete {orphans.count} orphans ({_mb(orphans.bytes)}) {where} "
+                f"({self.fraction:.1%}) and {self.category('owed').count} owed objects; "
+                f"{verdict}"
+            )
+        text = f"Deleted {self.deleted} orphans ({_mb(self.deleted_bytes)}) {where}"
+        if self.owed_purge is not None:
+            text += f"; purge queue: {self.owed_purge.headline()}"
+        if self.failed:
+            text += f"; {self.failed} could not be deleted (queued for a retry)"
+        if self.deferred:
+            text += f"; {self.deferred} new orphans deferred to the next sweep"
+        return text
+
+
+def sweep_report(
+    census: Census,
+    decision: CapDecision,
+    *,
+    bucket: str,
+    executed: bool,
+    now: dt.datetime,
+    cutoff: dt.datetime,
+    grace_hours: float,
+    max_fraction: float,
+    force: bool,
+    references: int,
+) -> SweepReport:
+    """A sweep's report from its census and cap decision (before anything is deleted)."""
+    return SweepReport(
+        bucket=bucket,
+        executed=executed,
+        now=as_utc(now),
+        cutoff=cutoff,
+        grace_hours=grace_hours,
+        max_fraction=max_fraction,
+        force=force,
+        references=references,
+        listed=census.listed,
+        listed_bytes=census.listed_bytes,
+        categories=[
+            CategoryLine(
+                category=name,
+                meaning=DESCRIPTIONS[name],
+                count=tally.count,
+                bytes=tally.bytes,
+                samples=list(tally.samples),
+            )
+            for name, tally in census.tallies.items()
+        ],
+        allowed=decision.allowed,
+        decision=decision.reason,
+        fraction=round(decision.fraction, 6),
+    )
+
+
+class WarmupReport(BaseModel):
+    """What a presign warm-up did."""
+
+    top_movies: int
+    urls: int  # not `keys`: Prefect treats a model with .keys() as a mapping
+    signed: int
+    cached: int
+    batches: int
+    seconds: float
+    mode: str  # "redis", "memory only" or "cdn"
+
+    @property
+    def verdict(self) -> Verdict:
+        return "Completed"
+
+    def headline(self) -> str:
+        return (
+            f"{self.urls} URLs of the top {self.top_movies} movies: {self.signed} signed, "
+            f"{self.cached} already cached, {self.batches} batches, {self.seconds:.2f}s "
+            f"({self.mode})"
+        )
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "top movies": self.top_movies,
+            "URLs": self.urls,
+            "signed": self.signed,
+            "already cached": self.cached,
+            "batches": self.batches,
+            "seconds": self.seconds,
+            "mode": self.mode,
+        }

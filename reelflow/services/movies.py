@@ -1,0 +1,144 @@
+"""Deleting a movie, for apps and the CLI: `delete_movie(movie_id, launcher=...) -> DeleteResult`.
+
+1. One transaction removes the movie, its episodes and asset rows and writes every managed
+   object key they reference (asset bucket/key, episode s3:// URLs that pass
+   keys.is_managed_key) into purge_queue. After the commit no key can be forgotten: whatever
+   happens to the purge, the next purge-objects or orphan-cleanup run deletes it.
+2. The objects are then purged by the `launcher` (a PurgeLauncher, injected: this layer
+   knows no flow; deployments.launch.PrefectPurgeLauncher runs the purge-objects flow),
+   without the caller waiting:
+   - if the launcher can submit to a deployment ("purge-objects/purge" on a Prefect API), a
+     flow run is submitted and a worker runs it;
+   - otherwise the purge runs in a daemon thread of this process (`fallback="thread"`), or the
+     keys are left queued for the next purge/sweep (`fallback="queue"`, what the CLI uses for
+     --no-wait: a daemon thread would die with the CLI process).
+   With `wait=True` the purge runs here and now, and its report is returned. With no launcher
+   the keys stay queued (handoff "queued").
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+
+from reelflow.adapters.db import purge_queue
+from reelflow.core.errors import MovieNotFound
+from reelflow.core.keys import s3_url
+from reelflow.core.reports import PurgeReport
+from reelflow.services import resources
+from reelflow.settings import Settings
+
+__all__ = ["DeleteResult", "PurgeLauncher", "delete_movie"]
+
+Handoff = Literal["inline", "deployment", "thread", "queued", "nothing"]
+logger = logging.getLogger(__name__)
+
+
+class PurgeLauncher(Protocol):
+    """Who purges the queued keys of a deleted movie."""
+
+    def run(self, keys: list[str]) -> tuple[PurgeReport | None, str | None]:
+        """Purge now, here; (report, None) or (None, why it did not finish)."""
+        ...
+
+    def submit(self, keys: list[str]) -> str | None:
+        """Hand the purge to a worker; the flow run id, or None if there is none to hand to."""
+        ...
+
+
+@dataclass
+class DeleteResult:
+    """What delete_movie did. `handoff` says who purges the objects:
+
+    inline      purged before returning (`purge` holds the report)
+    deployment  a purge-objects flow run was submitted (`flow_run_id`)
+    thread      a background thread in this process is purging (`join()` waits for it)
+    queued      left in purge_queue for the next purge-objects / orphan-cleanup run
+    nothing     the movie had no stored objects
+    """
+
+    movie_id: str
+    episodes: int
+    assets: int
+    queued: list[str]  # s3://bucket/key written to purge_queue
+    unmanaged: list[str]  # referenced but outside the managed prefixes: left alone
+    handoff: Handoff
+    flow_run_id: str | None = None
+    purge: PurgeReport | None = None
+    purge_error: str | None = None
+    _thread: threading.Thread | None = field(default=None, repr=False, compare=False)
+    _box: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def join(self, timeout: float | None = None) -> PurgeReport | None:
+        """Wait for a background purge (handoff 'thread') and return its report."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self.purge = self._box.get("report", self.purge)
+            self.purge_error = self._box.get("error", self.purge_error)
+        return self.purge
+
+
+def _in_thread(launcher: PurgeLauncher, keys: list[str], box: dict[str, Any]) -> None:
+    try:
+        box["report"], error = launcher.run(keys)
+        if error:
+            box["error"] = error
+    except Exception as exc:  # the keys stay queued: the next purge or sweep deletes them
+        logger.exception("background purge failed; its keys stay in purge_queue")
+        box["error"] = f"{type(exc).__name__}: {exc}"
+
+
+def delete_movie(
+    movie_id: str,
+    *,
+    launcher: PurgeLauncher | None = None,
+    wait: bool = False,
+    fallback: Literal["thread", "queue"] = "thread",
+    settings: Settings | None = None,
+) -> DeleteResult:
+    """Delete a movie with its episodes and assets, and purge its objects from S3.
+
+    Raises MovieNotFound if there is no such movie. The rows and the purge_queue entries
+    are committed together before this returns; see the module docstring for the purge.
+    """
+    deletion = purge_queue.delete_movie_rows(resources.engine(settings), movie_id)
+    if not deletion.found:
+        raise MovieNotFound(f"movie {movie_id!r} does not exist")
+    keys = sorted({key for _, key in deletion.queued})
+    result = DeleteResult(
+        movie_id=movie_id,
+        episodes=deletion.episodes,
+        assets=deletion.assets,
+        queued=[s3_url(b, k) for b, k in deletion.queued],
+        unmanaged=[s3_url(b, k) for b, k in deletion.unmanaged],
+        handoff="nothing",
+    )
+    if not keys:
+        return result
+    if launcher is None:
+        result.handoff = "queued"
+        return result
+    if wait:
+        result.purge, result.purge_error = launcher.run(keys)
+        result.handoff = "inline"
+        return result
+    flow_run_id = launcher.submit(keys)
+    if flow_run_id is not None:
+        result.handoff, result.flow_run_id = "deployment", flow_run_id
+        return result
+    if fallback == "queue":
+        result.handoff = "queued"
+        return result
+    context = contextvars.copy_context()  # Prefect's settings and client context go along
+    thread = threading.Thread(
+        target=context.run,
+        args=(_in_thread, launcher, keys, result._box),
+        name=f"reelflow-purge-{movie_id}",
+        daemon=True,
+    )
+    result.handoff, result._thread = "thread", thread
+    thread.start()
+    return result

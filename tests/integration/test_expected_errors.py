@@ -1,0 +1,147 @@
+"""Expected outcomes never reach the user as a traceback: a blocked URL, missing credentials, a
+refused sweep and an unreachable service each end as one clear line (and, for a flow, a
+Failed state with its message), with the exit code of reelflow.core.errors (1 work failed,
+2 bad input or configuration). A bug still keeps its traceback in the log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from prefect import flow, task
+from typer.testing import CliRunner
+
+from reelflow.cli.main import app
+from reelflow.core.errors import MissingCredentials, OriginRejected, StorageRejected
+from reelflow.devtools.origin import Origin
+from reelflow.devtools.s3server import free_port
+from reelflow.services import reset, resources
+from reelflow.settings import get_settings
+from tasks.log import quiet_expected_errors
+
+pytestmark = pytest.mark.usefixtures("prefect_server")
+
+
+class Records(logging.Handler):
+    """Every record Prefect's run loggers emit, after their filters."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture()
+def run_logs() -> Iterator[Records]:
+    handler = Records()
+    loggers = [logging.getLogger(n) for n in ("prefect.task_runs", "prefect.flow_runs")]
+    for logger in loggers:
+        logger.addHandler(handler)
+    yield handler
+    for logger in loggers:
+        logger.removeHandler(handler)
+
+
+def _manifest(tmp_path, episodes: list[dict]) -> str:
+    path = tmp_path / "manifest.json"
+    path.write_text(json.dumps({"movie_id": "mv-expected", "episodes": episodes}))
+    return str(path)
+
+
+def test_a_blocked_url_fails_its_asset_in_one_line_without_a_traceback(env, tmp_path, run_logs):
+    path = _manifest(
+        tmp_path,
+        [{"number": 1, "thumbnail_url": "http://169.254.169.254/latest/meta-data/x.jpg"}],
+    )
+    result = CliRunner().invoke(app, ["import", path])
+    assert result.exit_code == 1, result.output
+    assert "download: BlockedURL" in result.output and "Traceback" not in result.output
+    failed = [r for r in run_logs.records if r.levelno >= logging.ERROR]
+    assert failed and all("BlockedURL" in r.getMessage() for r in failed)
+    assert all(r.exc_info is None for r in run_logs.records), "expected errors: no traceback"
+
+
+def test_missing_s3_credentials_are_terminal_and_one_line(env, tmp_path, monkeypatch):
+    for name in ("S3_ACCESS_KEY_ID", "S3_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    reset()
+    with Origin() as origin:
+        from reelflow.devtools.media import photo_jpeg
+
+        origin.add("/t.jpg", photo_jpeg(width=64, height=36, seed=1), "image/jpeg")
+        path = _manifest(tmp_path, [{"number": 1, "thumbnail_url": origin.url("/t.jpg")}])
+        result = CliRunner().invoke(app, ["import", "--json", path])
+    assert result.exit_code == 1, result.output
+    report = json.loads(result.output)
+    (line,) = report["lines"]
+    assert line["status"] == "failed" and line["attempts"] == 1, "not retried: it cannot change"
+    assert line["error"].startswith("upload: MissingCredentials: ") and "S3_ACCESS_KEY_ID" in line[
+        "error"
+    ]
+
+
+def test_a_refused_sweep_is_one_line_exit_1_and_a_failed_run(env):
+    client = resources.s3_client()
+    bucket = get_settings().s3_bucket_name
+    for n in range(3):  # managed keys, but the database references nothing in this bucket
+        client.put_object(Bucket=bucket, Key=f"episode-thumbnails/mv-x/ep{n}_thumb.webp", Body=b"x")
+    result = CliRunner().invoke(app, ["cleanup", "orphans", "--execute"])
+    assert result.exit_code == 1, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "refusing to sweep" in errors[0]
+    assert "Traceback" not in result.output
+    assert len(list(client.list_objects_v2(Bucket=bucket).get("Contents", []))) == 3
+
+
+def test_an_unreachable_prefect_api_is_one_line_exit_1(tmp_path):
+    path = _manifest(tmp_path, [{"number": 1, "thumbnail_url": "https://cdn.example/1.jpg"}])
+    env = {**os.environ, "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"}
+    result = subprocess.run(
+        [sys.executable, "-m", "reelflow.cli.main", "import", path, "--submit"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("error:") == 1 and "Prefect API" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("error", "traceback_kept"),
+    [
+        (OriginRejected("HTTP 404"), False),
+        (StorageRejected("S3 refused (AccessDenied)"), False),
+        (MissingCredentials("no S3 credentials"), False),
+        (ZeroDivisionError("a bug"), True),
+    ],
+)
+def test_only_bugs_keep_their_traceback_in_the_run_log(error, traceback_kept, run_logs):
+    quiet_expected_errors()
+
+    @task(name="raises")
+    def raises() -> None:
+        raise error
+
+    @flow(name="expected-errors")
+    def run() -> None:
+        raises(return_state=True)
+
+    run()
+    failed = [r for r in run_logs.records if "Task run failed" in r.getMessage()]
+    assert len(failed) == 1 and type(error).__name__ in failed[0].getMessage()
+    assert (failed[0].exc_info is not None) is traceback_kept
