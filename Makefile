@@ -26,7 +26,7 @@ system-deps:  ## Debian's chromium for the UI test (browser downloads are not us
 	  echo "installing Debian's chromium (UI test)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: install system-deps  ## the whole suite against real PostgreSQL, Redis, S3 (moto), Prefect
+test: install system-deps lint  ## the layer contract and lint, then the whole suite against real PostgreSQL, Redis, S3 (moto), Prefect
 	$(VENV)/bin/pytest -q
 
 up: install  ## local stack: Prefect server + UI, a worker, local S3
@@ -47,7 +47,7 @@ bench: install  ## every benchmark; each prints figures against a baseline from 
 lint: install  ## ruff, the layer contract (import-linter), mypy --strict on the core
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mypy --strict reelflow/core reelflow/settings.py
+	$(VENV)/bin/mypy --strict reelflow/core reelflow/settings.py reelflow/adapters/malloc.py
 	$(VENV)/bin/mypy reelflow flows tasks deployments
 
 clean:

@@ -42,7 +42,6 @@ class Paths:
         return self.stack / "prefect"
 
 
-
 def start_ticks(pid: int) -> int | None:
     """The process's start time in clock ticks since boot (to spot a recycled pid)."""
     try:

@@ -27,9 +27,8 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
-from sqlalchemy import func, select
 
-from reelflow.adapters.db.schema import Asset, Episode
+from reelflow.adapters.db import catalog
 from reelflow.core.errors import PrefectUnavailable
 from reelflow.services import resources
 from reelflow.settings import Settings
@@ -144,26 +143,12 @@ def _iso(value: Any) -> str | None:
 
 def asset_status(settings: Settings, *, failures: int = 10) -> dict[str, Any]:
     engine = resources.engine(settings)
-    with engine.connect() as conn:
-        counts = dict(conn.execute(select(Asset.status, func.count()).group_by(Asset.status)).all())
-        rows = conn.execute(
-            select(
-                Episode.movie_id,
-                Episode.number,
-                Asset.kind,
-                Asset.attempts,
-                Asset.last_error,
-                Asset.updated_at,
-            )
-            .join(Episode, Asset.episode_id == Episode.id)
-            .where(Asset.status == "failed")
-            .order_by(Asset.updated_at.desc(), Asset.id.desc())
-            .limit(failures)
-        ).all()
+    counts = catalog.asset_counts(engine)
+    rows = catalog.recent_failures(engine, failures)
     return {
         "database": settings.safe_summary()["database_url"],
-        "counts": {status: int(n) for status, n in sorted(counts.items())},
-        "total": int(sum(counts.values())),
+        "counts": counts,
+        "total": sum(counts.values()),
         "recent_failures": [
             {
                 "movie_id": r.movie_id,

@@ -3,8 +3,9 @@
 Dry run by default. Two passes, so the safety cap is decided before anything is deleted and
 memory stays constant (a page or two at a time, never the whole key list):
 
-1. census: list the managed prefixes page by page (1000 objects; both prefixes side by side,
-   the next page requested while the current one is looked up); look each page up in the
+1. census (flows/common/sweeping.py): list the managed prefixes page by page (1000 objects;
+   both prefixes side by side, the next page requested while the current one is looked up);
+   look each page up in the
    database with one query (asset keys, episode s3:// URLs, purge_queue); classify every
    object (reelflow.core.sweep.classify: live, foreign, owed, young, orphan) into tallies;
 2. decide (reelflow.core.sweep.decide_cap): refuse when the database records nothing in this
@@ -24,9 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import deque
-from collections.abc import Callable, Iterator
-from typing import Annotated, Protocol
+from typing import Annotated
 
 from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
@@ -36,108 +35,15 @@ from pydantic import Field
 
 from flows.common.purging import drain
 from flows.common.reporting import finish, publish
-from reelflow.adapters.s3 import ObjectPage
+from flows.common.sweeping import delete_orphans, take_census
 from reelflow.core.errors import SweepRefused
 from reelflow.core.keys import MANAGED_PREFIXES
-from reelflow.core.purge import batched
-from reelflow.core.reports import PurgeFailure, SweepReport, sweep_report
-from reelflow.core.sweep import Census, as_utc, classify, cutoff_for, decide_cap, within_budget
-from reelflow.settings import Settings, get_settings
-from tasks.purge import delete_objects
-from tasks.sweep import (
-    PageRefs,
-    count_references,
-    list_objects_page,
-    lookup_references,
-    settle_sweep_page,
-)
+from reelflow.core.reports import SweepReport, sweep_report
+from reelflow.core.sweep import as_utc, cutoff_for, decide_cap
+from reelflow.settings import get_settings
+from tasks.sweep import count_references
 
-__all__ = ["delete_orphans", "orphan_cleanup", "pages", "take_census"]
-
-LookupFn = Callable[[str, ObjectPage], PageRefs]
-
-
-class _Pending(Protocol):
-    def result(self) -> ObjectPage: ...
-
-
-SubmitFn = Callable[[str, str, "str | None"], _Pending]
-
-
-def pages(bucket: str, submit: SubmitFn | None = None) -> Iterator[ObjectPage]:
-    """Every page under the managed prefixes. The prefixes are listed side by side and the
-    next page of a prefix is requested as soon as its current one arrives, so listing
-    overlaps with the caller's work on the page; at most one request per prefix is in flight
-    and at most one page per prefix waits: memory stays constant. A listing error raises
-    (an incomplete census must never lead to a deletion)."""
-    if submit is None:
-        submit = list_objects_page.submit
-    pending = deque(submit(bucket, prefix, None) for prefix in MANAGED_PREFIXES)
-    while pending:
-        page = pending.popleft().result()
-        if page.next_token:
-            pending.append(submit(bucket, page.prefix, page.next_token))
-        yield page
-
-
-def take_census(
-    bucket: str,
-    cutoff: dt.datetime,
-    *,
-    submit: SubmitFn | None = None,
-    lookup: LookupFn = lookup_references,
-) -> Census:
-    """Pass 1: classify every listed object; keep tallies only. (The benchmark passes the
-    tasks' plain functions to measure this same code without orchestration.)"""
-    census = Census()
-    for page in pages(bucket, submit):
-        refs = lookup(bucket, page)
-        for obj in page.objects:
-            census.add(
-                obj, classify(obj, referenced=refs.referenced, owed=refs.owed, cutoff=cutoff)
-            )
-    return census
-
-
-def delete_orphans(
-    bucket: str, cutoff: dt.datetime, budget: int, settings: Settings
-) -> tuple[int, int, list[PurgeFailure], int]:
-    """Pass 2: delete what is still an orphan, page by page, within `budget`.
-
-    Returns (deleted, deleted bytes, failures, deferred)."""
-    logger = get_run_logger()
-    deleted = deleted_bytes = deferred = 0
-    failures: list[PurgeFailure] = []
-    for page in pages(bucket):
-        refs = lookup_references(bucket, page)  # fresh: rows committed since pass 1 count
-        orphans = {
-            obj.key: obj.size
-            for obj in page.objects
-            if classify(obj, referenced=refs.referenced, owed=refs.owed, cutoff=cutoff) == "orphan"
-        }
-        take, later = within_budget(sorted(orphans), budget - deleted - len(failures))
-        deferred += len(later)
-        for batch in batched(take, settings.purge_batch_size):
-            state = delete_objects(bucket, batch, return_state=True)
-            if state.is_completed():
-                outcome = state.result()
-                gone = list(outcome.deleted)
-                failed = [(f.key, f.describe()) for f in outcome.failures]
-            else:
-                error = state.result(raise_on_failure=False)
-                gone, failed = [], [(key, f"{type(error).__name__}: {error}") for key in batch]
-            flagged = settle_sweep_page(bucket, gone, failed)
-            if flagged:
-                logger.warning(
-                    "%d assets were recorded while their object was being deleted: marked "
-                    "failed so a backfill imports them again",
-                    flagged,
-                )
-            deleted += len(gone)
-            deleted_bytes += sum(orphans[key] for key in gone)
-            failures += [PurgeFailure(bucket=bucket, key=k, error=e) for k, e in failed]
-    return deleted, deleted_bytes, failures, deferred
-
+__all__ = ["orphan_cleanup"]
 
 def _publish(report: SweepReport) -> None:
     mode = "executed" if report.executed else "dry run"

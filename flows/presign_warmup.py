@@ -15,9 +15,10 @@ from __future__ import annotations
 import time
 
 from prefect import flow, get_run_logger
+from prefect.client.schemas.objects import State
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.common.reporting import publish
+from flows.common.reporting import finish, publish
 from reelflow.core.reports import WarmupReport
 from reelflow.settings import get_settings
 from tasks.presign import read_warm_urls, warm_urls
@@ -46,7 +47,7 @@ class WarmupRequest(BaseModel):
 
 
 @flow(name="presign-warmup", validate_parameters=True)
-def presign_warmup(request: WarmupRequest = WarmupRequest()) -> WarmupReport:
+def presign_warmup(request: WarmupRequest = WarmupRequest()) -> State[WarmupReport]:
     """Presign and cache the URLs of the most recently updated movies' episodes."""
     started = time.monotonic()
     settings = get_settings()
@@ -73,5 +74,4 @@ def presign_warmup(request: WarmupRequest = WarmupRequest()) -> WarmupReport:
         mode=mode,
     )
     publish("presign-warmup", "Presign warm-up", report.headline(), [report.counts()])
-    get_run_logger().info(report.headline())
-    return report
+    return finish(report)

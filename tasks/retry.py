@@ -48,6 +48,12 @@ class PolicyTask(Task[P, R]):
     """A Prefect task whose retries, delays and jitter are the configured policy, read when a
     run starts. Values given to Task (or with_options) are ignored: there is one policy."""
 
+    def with_options(self, *args: Any, **kwargs: Any) -> PolicyTask[P, R]:
+        """Prefect's with_options builds a plain Task; this one keeps the policy."""
+        task = super().with_options(*args, **kwargs)
+        task.__class__ = PolicyTask
+        return task  # type: ignore[return-value]
+
     @property
     def retries(self) -> int:
         return get_settings().retries

@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 
 from reelflow.adapters.s3 import make_s3_client
-from reelflow.core.errors import StorageRejected
+from reelflow.core.errors import MissingCredentials
 from reelflow.core.sigv4 import Credentials, Endpoint, presign_get, query_params
 from reelflow.settings import Settings
 
@@ -62,7 +62,10 @@ class Presigner:
             )
             self._credentials = session.get_credentials()
             if self._credentials is None:
-                raise StorageRejected("no S3 credentials to sign URLs with")
+                raise MissingCredentials(
+                    "no S3 credentials to sign URLs with - set S3_ACCESS_KEY_ID and "
+                    "S3_SECRET_ACCESS_KEY (or configure AWS's credential chain)"
+                )
         frozen = self._credentials.get_frozen_credentials()  # refreshes expiring ones
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 

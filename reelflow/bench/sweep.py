@@ -217,10 +217,10 @@ def register(bench_app: typer.Typer) -> None:
 
         from botocore.config import Config
 
-        from flows.orphan_cleanup import take_census
+        from flows.common.sweeping import take_census
         from reelflow.adapters import s3
         from reelflow.adapters.db import migrate
-        from reelflow.core.cleanup import cutoff_for
+        from reelflow.core.sweep import cutoff_for
         from reelflow.devtools.s3server import MotoServer
         from reelflow.services import resources
         from reelflow.settings import get_settings, reset_settings

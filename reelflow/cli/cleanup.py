@@ -12,7 +12,16 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from reelflow.cli.common import err, fail, human, one_line_errors, out, progress_bar, require_schema
+from reelflow.cli.common import (
+    err,
+    fail,
+    flow_result,
+    human,
+    one_line_errors,
+    out,
+    progress_bar,
+    require_schema,
+)
 from reelflow.core.errors import SweepRefused
 from reelflow.core.reports import PurgeReport, SweepReport, TransferReport
 
@@ -141,10 +150,7 @@ def orphans_command(
             out.print_json(report.model_dump_json())
         else:
             print_sweep(report)
-    if isinstance(result, SweepRefused):
-        raise result
-    if not isinstance(result, SweepReport):
-        fail(f"orphan sweep did not finish: {result}", code=1)
+    flow_result(state, SweepReport, "orphan sweep")  # raises SweepRefused after its table
     raise typer.Exit(0 if state.is_completed() else 1)
 
 
@@ -180,9 +186,7 @@ def purge_command(
 
     require_schema()
     state = purge_objects(return_state=True)
-    report: Any = state.result(raise_on_failure=False)
-    if not isinstance(report, PurgeReport):
-        fail(f"purge did not finish: {report}", code=1)
+    report = flow_result(state, PurgeReport, "purge")
     if as_json:
         out.print_json(report.model_dump_json())
     else:
@@ -206,9 +210,7 @@ def backfill_command(
     require_schema()
     with progress_bar("backfilling", disable=as_json or dry_run):
         state = backfill(limit=limit, batch_size=batch_size, dry_run=dry_run, return_state=True)
-    report: Any = state.result(raise_on_failure=False)
-    if not isinstance(report, TransferReport):
-        fail(f"backfill did not finish: {report}", code=1)
+    report = flow_result(state, TransferReport, "backfill")
     if as_json:
         out.print_json(report.model_dump_json())
     else:

@@ -26,6 +26,7 @@ from reelflow.core.errors import ReelflowError, SchemaOutdated, exit_code
 __all__ = [
     "err",
     "fail",
+    "flow_result",
     "human",
     "one_line_errors",
     "out",
@@ -37,6 +38,7 @@ out = Console()
 err = Console(stderr=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
@@ -56,6 +58,17 @@ def one_line_errors(fn: F) -> F:
             fail(str(exc), exit_code(exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+def flow_result(state: Any, expected: type[T], what: str) -> T:
+    """The report a flow run returned. A run that ended on a reelflow error raises it (one
+    line, its exit code); anything else that is not a report is one line and exit 1."""
+    result = state.result(raise_on_failure=False)
+    if isinstance(result, expected):
+        return result
+    if isinstance(result, ReelflowError):
+        raise result
+    fail(f"{what} did not finish: {result}", code=1)
 
 
 def require_schema() -> None:

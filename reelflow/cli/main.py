@@ -13,7 +13,7 @@ from rich.table import Table
 
 from reelflow.adapters.malloc import limit_arenas
 from reelflow.cli import bench, cleanup, ops, urls
-from reelflow.cli.common import err, fail, one_line_errors, out, progress_bar, require_schema
+from reelflow.cli.common import err, flow_result, one_line_errors, out, progress_bar, require_schema
 from reelflow.core.errors import ReelflowError, exit_code
 from reelflow.core.manifest import load_manifest
 from reelflow.settings import get_settings
@@ -71,12 +71,7 @@ def run_import(manifest: Any, *, show_progress: bool = True) -> Any:
 
     with progress_bar(f"importing {manifest.movie_id}", disable=not show_progress):
         state = import_episodes(manifest, return_state=True)
-    report = state.result(raise_on_failure=False)
-    if not isinstance(report, TransferReport):
-        if isinstance(report, ReelflowError):
-            raise report
-        fail(f"import did not finish: {report}", code=1)
-    return state, report
+    return state, flow_result(state, TransferReport, "import")
 
 
 @app.command("import")

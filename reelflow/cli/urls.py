@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from reelflow.cli.common import fail, one_line_errors, out, require_schema
+from reelflow.cli.common import flow_result, one_line_errors, out, require_schema
 from reelflow.core.errors import MovieNotFound
 from reelflow.core.reports import WarmupReport
 
@@ -89,9 +89,7 @@ def warmup_command(
 
     require_schema()
     state = presign_warmup(WarmupRequest(top=top, batch_size=batch_size), return_state=True)
-    report = state.result(raise_on_failure=False)
-    if not isinstance(report, WarmupReport) or not state.is_completed():
-        fail(f"warmup did not finish: {report}", code=1)
+    report = flow_result(state, WarmupReport, "warmup")
     if as_json:
         typer.echo(report.model_dump_json())
         return

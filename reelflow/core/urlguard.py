@@ -7,9 +7,8 @@ Two gates, both needed:
   be allowed by the policy's allowlist. The fetcher calls it for every address a host
   resolves to, at connect time, and connects only to an address that passed (see
   `reelflow.adapters.http.transport`). Checking the address rather than the host text is what
-  catches
-  `127.1`, `0x7f.1`, `2130706433`, `[::ffff:7f00:1]`, `localhost.` and DNS names that point
-  inside.
+  catches `127.1`, `0x7f.1`, `2130706433`, `[::ffff:7f00:1]`, `localhost.` and DNS names
+  that point inside.
 
 `static_addresses` gives the addresses of hosts that need no DNS (IP literals in every
 spelling `inet_aton` accepts, and the `localhost` names of RFC 6761), so they never reach a

@@ -12,8 +12,8 @@
    - otherwise the purge runs in a daemon thread of this process (`fallback="thread"`), or the
      keys are left queued for the next purge/sweep (`fallback="queue"`, what the CLI uses for
      --no-wait: a daemon thread would die with the CLI process).
-   With `wait=True` the purge runs here and now, and its report is returned. With no launcher
-   the keys stay queued (handoff "queued").
+   With `wait=True` the purge runs here and now, and its report is returned. With
+   `launcher=None` the keys stay queued (handoff "queued").
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from reelflow.adapters.db import purge_queue
-from reelflow.core.errors import MovieNotFound
+from reelflow.core.errors import ConfigurationError, MovieNotFound
 from reelflow.core.keys import s3_url
 from reelflow.core.reports import PurgeReport
 from reelflow.services import resources
@@ -94,16 +94,20 @@ def _in_thread(launcher: PurgeLauncher, keys: list[str], box: dict[str, Any]) ->
 def delete_movie(
     movie_id: str,
     *,
-    launcher: PurgeLauncher | None = None,
+    launcher: PurgeLauncher | None,
     wait: bool = False,
     fallback: Literal["thread", "queue"] = "thread",
     settings: Settings | None = None,
 ) -> DeleteResult:
     """Delete a movie with its episodes and assets, and purge its objects from S3.
 
-    Raises MovieNotFound if there is no such movie. The rows and the purge_queue entries
-    are committed together before this returns; see the module docstring for the purge.
+    `launcher` purges the queued keys; None leaves them queued for the next purge-objects or
+    orphan-cleanup run (and cannot `wait`). Raises MovieNotFound if there is no such movie.
+    The rows and the purge_queue entries are committed together before this returns; see the
+    module docstring for the purge.
     """
+    if wait and launcher is None:
+        raise ConfigurationError("delete_movie(wait=True) needs a launcher to purge with")
     deletion = purge_queue.delete_movie_rows(resources.engine(settings), movie_id)
     if not deletion.found:
         raise MovieNotFound(f"movie {movie_id!r} does not exist")

@@ -10,9 +10,9 @@ outside the managed prefixes is refused with InvalidKey: nothing else in the buc
 With CDN_URL set, URLs are `{CDN_URL}/{key}`: nothing is signed or cached. Otherwise a page of
 URLs goes: in-process LRU -> Redis (one MGET, only if USE_REDIS) -> sign the rest locally
 (reelflow.adapters.presigner) -> store them (local tier, and one pipelined SET ... EX to
-Redis). A cached
-URL is served only while it has more than the safety margin of validity left. A Redis that is
-down, slow or refuses auth costs one short timeout, then nothing until its breaker half-opens.
+Redis). A cached URL is served only while it has more than the safety margin of validity
+left. A Redis that is down, slow or refuses auth costs one short timeout, then nothing until
+its breaker half-opens.
 """
 
 from __future__ import annotations

@@ -26,7 +26,6 @@ import pytest
 
 from reelflow.adapters.http.fetch import FetchResult, fetch_to_file
 from reelflow.adapters.http.transport import make_client, resolve
-from reelflow.core.backoff import parse_retry_after
 from reelflow.core.errors import (
     BlockedURL,
     OriginRejected,
@@ -250,27 +249,6 @@ def test_throttled_then_served(origin: Origin, client: httpx.Client) -> None:
     assert origin.requests("/a") == 3
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("0", 0.0),
-        ("5", 5.0),
-        (" 5 ", 5.0),
-        ("120", 60.0),
-        ("-5", None),
-        ("1.5", None),
-        ("", None),
-        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),  # in the past
-        ("Thu, 01 Jan 2099 00:00:00 GMT", 60.0),
-    ],
-)
-def test_parse_retry_after(value: str, expected: float | None) -> None:
-    assert parse_retry_after(value, cap=60.0) == expected
-
-
-def test_parse_retry_after_date_relative_to_now() -> None:
-    now = 1_700_000_000.0
-    assert parse_retry_after(formatdate(now + 42, usegmt=True), now=now) == 42.0
 
 
 # --- broken connections and bodies ------------------------------------------------------------

@@ -160,7 +160,7 @@ def test_fraction_cap_refuses_and_force_overrides(env):
 def test_owed_keys_are_deleted_without_grace_and_the_queue_drained(env):
     live = set(seed_movie("mv-live", 2))
     gone = set(seed_movie("mv-deleted", 3))
-    delete_movie("mv-deleted")  # no launcher: the purge "never ran", the keys stay queued
+    delete_movie("mv-deleted", launcher=None)  # no purge ran: the keys stay queued
     assert set(queue_rows()) == gone
 
     state, report = sweep(grace_hours=24)  # dry run: reported as owed

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from deployments.launch import PURGE_DEPLOYMENT, PrefectPurgeLauncher
 from flows.purge_objects import purge_objects
 from reelflow.adapters.db.schema import Asset, Episode, Movie, PurgeItem
-from reelflow.core.errors import MovieNotFound
+from reelflow.core.errors import ConfigurationError, MovieNotFound
 from reelflow.devtools.origin import Origin
 from reelflow.services import reset, resources
 from reelflow.services.movies import delete_movie
@@ -219,7 +219,10 @@ def test_purge_of_a_subset_leaves_the_rest_of_the_queue(env):
 
 def test_delete_movie_without_a_launcher_leaves_the_keys_queued(env):
     keys = seed_movie("mv-nolaunch", 2)
-    result = delete_movie("mv-nolaunch")
+    with pytest.raises(ConfigurationError):
+        delete_movie("mv-nolaunch", launcher=None, wait=True)
+    assert count(Movie) == 1, "refused before anything changed"
+    result = delete_movie("mv-nolaunch", launcher=None)
     assert result.handoff == "queued" and result.purge is None
     assert count(Movie) == 0
     assert set(queue_rows()) == set(keys) and set(keys) <= set(listing())

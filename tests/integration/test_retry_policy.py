@@ -81,28 +81,41 @@ def test_the_table_sees_every_task():
     assert {"download", "upload", "record-stored", "delete-objects", "transfer"} <= set(RETRYING)
 
 
+def test_with_options_cannot_take_a_task_out_of_the_policy(fast_policy):
+    task = ALL_TASKS["download"].with_options(name="download-again", retries=9)
+    assert task.name == "download-again"
+    assert task.retries == CONFIGURED_RETRIES
+    assert task.retry_condition_fn is ALL_TASKS["download"].retry_condition_fn
+
+
 @pytest.mark.parametrize("name", sorted(NOT_RETRIED))
 def test_tasks_that_never_retry_say_so(name, fast_policy):
     assert ALL_TASKS[name].retries == 0, f"{name} retries but is listed as never retrying"
 
 
-@pytest.mark.parametrize(("error", "attempts"), ERRORS)
 @pytest.mark.parametrize("name", RETRYING)
-def test_each_task_retries_transient_errors_only(name, error, attempts, fast_policy):
-    calls: list[int] = []
+def test_each_task_retries_transient_errors_only(name, fast_policy):
+    """One flow per task runs the task once per row of ERRORS (rows are independent: each is
+    a fresh task run), and counts the attempts each row got."""
+    attempts: dict[str, int] = {}
+    template = ALL_TASKS[name]
 
-    def failing(*_args: object, **_kwargs: object) -> None:
-        calls.append(1)
-        raise error
+    def probe_for(row: str, error: BaseException) -> Task:
+        def failing(*_args: object, **_kwargs: object) -> None:
+            attempts[row] = attempts.get(row, 0) + 1
+            raise error
 
-    probe = copy.copy(ALL_TASKS[name])
-    probe.fn = failing
-    probe.task_run_name = None  # its template names parameters this probe does not take
+        probe = copy.copy(template)
+        probe.fn = failing
+        probe.task_run_name = None  # its template names parameters the probe does not take
+        return probe
 
     @flow(name=f"retry-policy-{name}")
-    def run_probe():
-        return probe(return_state=True)
+    def run_probes() -> list[bool]:
+        return [
+            probe_for(row.id, row.values[0])(return_state=True).is_failed() for row in ERRORS
+        ]
 
-    state = run_probe(return_state=True)
-    assert state.is_failed()
-    assert len(calls) == attempts, f"{name}: {len(calls)} attempts for {error!r}"
+    assert all(run_probes())
+    expected = {row.id: row.values[1] for row in ERRORS}
+    assert attempts == expected, f"{name}: attempts per error {attempts}, expected {expected}"

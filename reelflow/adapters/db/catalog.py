@@ -1,18 +1,21 @@
-"""Database reads for serving URLs: which stored objects an app is most likely to ask for."""
+"""Database reads for apps and operators: a movie's episode URLs, the stored objects an app is
+most likely to ask for next, and the asset counts `reelflow status` shows."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.engine import Engine
 
-from reelflow.adapters.db.schema import Episode, Movie
+from reelflow.adapters.db.engine import db_errors
+from reelflow.adapters.db.schema import Asset, Episode, Movie
 from reelflow.core.keys import is_managed_key, parse_s3_url
 
-__all__ = ["movie_episode_urls", "recent_stored_urls"]
+__all__ = ["asset_counts", "movie_episode_urls", "recent_failures", "recent_stored_urls"]
 
 
+@db_errors
 def movie_episode_urls(engine: Engine, movie_id: str) -> list[Any]:
     """(number, title, thumbnail_url, video_preview_url) of a movie's episodes, in order."""
     query = (
@@ -24,6 +27,7 @@ def movie_episode_urls(engine: Engine, movie_id: str) -> list[Any]:
         return list(conn.execute(query).all())
 
 
+@db_errors
 def recent_stored_urls(engine: Engine, top: int) -> list[str]:
     """s3:// URLs (thumbnail, then preview) of every episode of the `top` most recently updated
     movies: newest movie first, episodes in order. Temporary URLs and unmanaged keys are left
@@ -51,3 +55,32 @@ def recent_stored_urls(engine: Engine, top: int) -> list[str]:
                 seen.add(url)
                 found.append(url)
     return found
+
+
+@db_errors
+def asset_counts(engine: Engine) -> dict[str, int]:
+    """Assets per status."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(Asset.status, func.count()).group_by(Asset.status)).all()
+    return {status: int(n) for status, n in sorted(rows)}
+
+
+@db_errors
+def recent_failures(engine: Engine, limit: int) -> list[Any]:
+    """The most recently failed assets: movie, episode, kind, attempts, error, when."""
+    query = (
+        select(
+            Episode.movie_id,
+            Episode.number,
+            Asset.kind,
+            Asset.attempts,
+            Asset.last_error,
+            Asset.updated_at,
+        )
+        .join(Episode, Asset.episode_id == Episode.id)
+        .where(Asset.status == "failed")
+        .order_by(Asset.updated_at.desc(), Asset.id.desc())
+        .limit(limit)
+    )
+    with engine.connect() as conn:
+        return list(conn.execute(query).all())

@@ -27,13 +27,24 @@ def db_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except (OperationalError, InterfaceError) as exc:
-            # exc.orig is the driver's own message (no SQL, no parameters, no password)
-            cause = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else ""
             raise DatabaseUnavailable(
-                f"cannot use the database ({fn.__name__}): {type(exc.orig).__name__}: {cause}"
+                f"cannot use the database ({fn.__name__}): {_cause(exc, args)}"
             ) from exc
 
     return wrapper  # type: ignore[return-value]
+
+
+def _cause(exc: OperationalError | InterfaceError, args: tuple[Any, ...]) -> str:
+    """The driver's own first line ("connection refused", "password authentication failed"):
+    never the SQL or its parameters, and never the password, even where a malformed URL made
+    the driver echo part of it as a host name."""
+    lines = str(exc.orig).strip().splitlines()
+    text = f"{type(exc.orig).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    engine = next((a for a in args if isinstance(a, Engine)), None)
+    secret = engine.url.password if engine is not None else None
+    if secret:
+        text = text.replace(str(secret), "***")
+    return text
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -6,7 +6,7 @@ Create Date: 2026-11-24 13:00:00.000000
 
 assets.claimed_at: set while a backfill worker owns the row. Claims are taken with
 SELECT ... FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite has a single writer) and released at
-the end of each batch; a claim older than reelflow.core.cleanup.CLAIM_TTL counts as abandoned.
+the end of each batch; a claim older than reelflow.core.rules.CLAIM_TTL counts as abandoned.
 """
 
 from __future__ import annotations
