@@ -3,12 +3,13 @@
 Two gates, both needed:
 
 * `check_url` looks at the URL text: http/https only, a host, no credentials, a valid port.
-* `check_address` looks at one *resolved* address: it must be globally routable unicast, or
-  be allowed by the policy's allowlist. The fetcher calls it for every address a host
-  resolves to, at connect time, and connects only to an address that passed (see
-  `reelflow.adapters.http.transport`). Checking the address rather than the host text is what
-  catches `127.1`, `0x7f.1`, `2130706433`, `[::ffff:7f00:1]`, `localhost.` and DNS names
-  that point inside.
+* `check_address` looks at one *resolved* address: it must be globally reachable unicast by
+  the IANA special-purpose registries (reelflow.core.special_addresses, with every embedded
+  IPv4 address unwrapped and checked first), or be allowed by the policy's allowlist. The
+  fetcher calls it for every address a host resolves to, at connect time, and connects only
+  to an address that passed (see `reelflow.adapters.http.transport`). Checking the address
+  rather than the host text is what catches `127.1`, `0x7f.1`, `2130706433`,
+  `[::ffff:7f00:1]`, `localhost.` and DNS names that point inside.
 
 `static_addresses` gives the addresses of hosts that need no DNS (IP literals in every
 spelling `inet_aton` accepts, and the `localhost` names of RFC 6761), so they never reach a
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeAlias
 from urllib.parse import urlsplit
 
+from reelflow.core import special_addresses
 from reelflow.core.errors import BlockedURL
 
 __all__ = [
@@ -44,9 +46,7 @@ _Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 _SCHEMES = {"http": 80, "https": 443}
 _USERINFO = re.compile(r"//[^/?#]*@")
 
-_SHARED_SPACE = ipaddress.IPv4Network("100.64.0.0/10")  # RFC 6598, carrier-grade NAT
 _NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052
-_NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d
 
 
@@ -213,10 +213,30 @@ def check_url(url: str) -> ParsedTarget:
         if not host:
             raise BlockedURL(f"{shown}: URL has no host")
         try:
-            _ipv4_literal(host)
+            if _ipv4_literal(host) is None:
+                _check_host_name(host)
         except ValueError as exc:
             raise BlockedURL(f"{shown}: {exc}") from None
     return ParsedTarget(scheme=scheme, host=host, port=port)
+
+
+_LABEL = re.compile(r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?")
+
+
+def _check_host_name(host: str) -> None:
+    """A host that is not an IP literal must be a DNS name: at most 253 characters, labels of
+    1-63 letters, digits, '-' or '_' (not starting or ending with '-'), punycode that decodes.
+    Anything else could never resolve: refusing it here makes it terminal, not a retry."""
+    if len(host) > 253:
+        raise ValueError(f"invalid host name: longer than 253 characters ({len(host)})")
+    for label in host.split("."):
+        if not _LABEL.fullmatch(label):
+            raise ValueError(f"invalid host name {host!r}: {label!r} is not a DNS label")
+        if label.startswith("xn--"):
+            try:
+                label.encode("ascii").decode("idna")
+            except UnicodeError:
+                raise ValueError(f"invalid host name {host!r}: {label!r} is not punycode") from None
 
 
 def check_address(ip: str, host: str, policy: FetchPolicy) -> None:
@@ -328,46 +348,43 @@ def _ipv4_literal(name: str) -> ipaddress.IPv4Address | None:
     return ipaddress.IPv4Address(value)
 
 
+def _embedded(ip: ipaddress.IPv6Address) -> list[tuple[str, ipaddress.IPv4Address]]:
+    """The IPv4 addresses an IPv6 address carries, with the embedding's name."""
+    found: list[tuple[str, ipaddress.IPv4Address]] = []
+    if ip.ipv4_mapped is not None:
+        found.append(("IPv4-mapped", ip.ipv4_mapped))
+    if ip in _NAT64_WELL_KNOWN:
+        found.append(("NAT64-embedded", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+    if ip.sixtofour is not None:
+        found.append(("6to4-embedded", ip.sixtofour))
+    if ip.teredo is not None:  # (server, client); the client's bits arrive un-obfuscated
+        server, client = ip.teredo
+        found += [("Teredo-embedded", server), ("Teredo-embedded", client)]
+    if ip in _IPV4_COMPATIBLE and int(ip) > 1:
+        found.append(("IPv4-compatible", ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)))
+    interface_id = int(ip) & 0xFFFFFFFFFFFFFFFF
+    if (interface_id >> 32) & 0xFCFFFFFF == 0x00005EFE:  # ISATAP, u/g bits either way
+        found.append(("ISATAP-embedded", ipaddress.IPv4Address(interface_id & 0xFFFFFFFF)))
+    return found
+
+
+# Prefixes that only carry an IPv4 address: the embedded address is where a connection goes,
+# so it decides. Any other IPv6 address must pass the embedded checks *and* its own row.
+_WRAPPERS = ("IPv4-mapped", "NAT64-embedded", "6to4-embedded")
+
+
 def _blocked_reason(ip: IPAddress) -> str | None:
-    """Why `ip` is not globally routable unicast, or None if it is."""
+    """Why `ip` may not be fetched from, or None when it is globally reachable unicast
+    (reelflow.core.special_addresses, from the IANA special-purpose registries)."""
     if isinstance(ip, ipaddress.IPv6Address):
-        mapped = ip.ipv4_mapped
-        if mapped is not None:
-            inner = _blocked_reason(mapped)
-            return None if inner is None else f"IPv4-mapped {inner}"
-        if ip in _NAT64_WELL_KNOWN:
-            embedded = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-            inner = _blocked_reason(embedded)
-            return None if inner is None else f"NAT64-embedded {inner}"
-        if ip in _NAT64_LOCAL_USE:
-            return "local-use NAT64"
-        if ip.sixtofour is not None:
-            inner = _blocked_reason(ip.sixtofour)
-            if inner is not None:
-                return f"6to4-embedded {inner}"
-        if ip.teredo is not None:
-            for embedded in ip.teredo:
-                inner = _blocked_reason(embedded)
-                if inner is not None:
-                    return f"Teredo-embedded {inner}"
-        if ip in _IPV4_COMPATIBLE and not (ip.is_unspecified or ip.is_loopback):
-            return "IPv4-compatible (deprecated)"
-        if ip.is_site_local:
-            return "site-local"
-    if ip.is_unspecified:
-        return "unspecified"
-    if ip.is_loopback:
-        return "loopback"
-    if ip.is_link_local:
-        return "link-local"
-    if ip.is_multicast:
-        return "multicast"
-    if isinstance(ip, ipaddress.IPv4Address) and ip in _SHARED_SPACE:
-        return "shared (carrier-grade NAT)"
-    if ip.is_reserved:
-        return "reserved"
-    if ip.is_private:
-        return "private"
-    if not ip.is_global:
-        return "non-global"
+        embedded = _embedded(ip)
+        for how, inner in embedded:
+            reason = _blocked_reason(inner)
+            if reason is not None:
+                return f"{how} {inner}: {reason}"
+        if embedded and embedded[0][0] in _WRAPPERS:
+            return None
+    row = special_addresses.classify(ip)
+    if row is not None and row.denied:
+        return row.describe()
     return None

@@ -135,6 +135,14 @@ def _fetch(
             response = client.send(request, stream=True, follow_redirects=False)
         except BlockedURL as exc:
             raise BlockedURL(f"{shown}: {exc}") from exc
+        except httpx.RemoteProtocolError as exc:
+            if "location header" in str(exc).lower():  # httpx parses Location itself
+                raise OriginRejected(f"{shown}: redirect to an invalid Location ({exc})") from None
+            raise OriginUnavailable(f"{shown}: {type(exc).__name__}: {exc}") from exc
+        except (httpx.InvalidURL, UnicodeError) as exc:  # the request was valid: the Location
+            raise OriginRejected(
+                f"{shown}: redirect to an invalid Location ({type(exc).__name__}: {exc})"
+            ) from None
         except httpx.TimeoutException as exc:
             raise OriginUnavailable(f"{shown}: timed out ({type(exc).__name__})") from exc
         except httpx.TransportError as exc:
