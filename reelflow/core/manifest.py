@@ -1,8 +1,16 @@
-"""The import manifest: typed flow parameters (the Prefect UI renders them as a form)."""
+"""The import manifest: typed flow parameters (the Prefect UI renders them as a form).
+
+Parsed strictly: no string, float or bool becomes an episode number, no id is trimmed into
+another one, and no text field may hold a control character (NUL included), so what is stored
+is exactly what was sent. `load_manifest` turns any file a user can hand the CLI (another
+encoding, a byte-order mark, a huge integer, deep nesting, a top-level array) into one
+ManifestError that names the problem.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -13,17 +21,36 @@ from reelflow.core.errors import ManifestError
 __all__ = ["EpisodeIn", "Manifest", "load_manifest", "parse_manifest"]
 
 _MAX_URL = 4096
+_MAX_INT_DIGITS = 20  # episode numbers are at most 6 digits; anything longer is not ours
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_BOMS = {
+    b"\xef\xbb\xbf": "a UTF-8 byte-order mark",
+    b"\xff\xfe": "a UTF-16 byte-order mark",
+    b"\xfe\xff": "a UTF-16 byte-order mark",
+}
+
+
+def _no_control_characters(value: Any) -> Any:
+    if isinstance(value, str):
+        found = _CONTROL.search(value)
+        if found:
+            raise ValueError(f"contains a control character (U+{ord(found.group()):04X})")
+    return value
 
 
 class EpisodeIn(BaseModel):
     """One episode as the importer receives it, with its temporary media URLs."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     number: int = Field(ge=0, le=999_999, description="Episode number, unique within the movie")
     title: str = Field(default="", max_length=500)
     thumbnail_url: str | None = Field(default=None, max_length=_MAX_URL)
     video_preview_url: str | None = Field(default=None, max_length=_MAX_URL)
+
+    check_text = field_validator("title", "thumbnail_url", "video_preview_url", mode="before")(
+        _no_control_characters
+    )
 
     @field_validator("thumbnail_url", "video_preview_url")
     @classmethod
@@ -39,7 +66,7 @@ class EpisodeIn(BaseModel):
 class Manifest(BaseModel):
     """A movie and its episodes: the input of the import flow."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     movie_id: str = Field(
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$",
@@ -47,6 +74,8 @@ class Manifest(BaseModel):
     )
     title: str = Field(default="", max_length=500)
     episodes: list[EpisodeIn] = Field(default_factory=list, max_length=20_000)
+
+    check_text = field_validator("movie_id", "title", mode="before")(_no_control_characters)
 
     @model_validator(mode="after")
     def _unique_numbers(self) -> Manifest:
@@ -60,7 +89,7 @@ class Manifest(BaseModel):
 
 def _describe(error: ValidationError) -> str:
     lines = []
-    for item in error.errors():
+    for item in error.errors(include_input=False):
         where = ".".join(str(part) for part in item["loc"]) or "(top level)"
         lines.append(f"{where}: {item['msg']}")
     return "; ".join(lines)
@@ -68,19 +97,51 @@ def _describe(error: ValidationError) -> str:
 
 def parse_manifest(data: Any) -> Manifest:
     """Validate a decoded manifest, raising ManifestError that names each bad field."""
+    if not isinstance(data, dict):
+        raise ManifestError(
+            f"invalid manifest: the top level must be an object, not {type(data).__name__}"
+        )
     try:
         return Manifest.model_validate(data)
     except ValidationError as exc:
         raise ManifestError(f"invalid manifest: {_describe(exc)}") from None
 
 
+def _bounded_int(text: str) -> int:
+    digits = text.lstrip("-")
+    if len(digits) > _MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(digits)} digits")
+    return int(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def load_manifest(path: Path) -> Manifest:
+    """Read, decode and validate a manifest file; every problem is one ManifestError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ManifestError(f"cannot read manifest {path}: {exc.strerror}") from None
+    for bom, what in _BOMS.items():
+        if raw.startswith(bom):
+            raise ManifestError(f"{path} starts with {what}: save it as UTF-8 without one")
+    if b"\x00" in raw:
+        raise ManifestError(f"{path} holds NUL bytes (UTF-16? binary?): save it as UTF-8 JSON")
     try:
-        data = json.loads(text)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(
+            f"{path} is not UTF-8 (byte 0x{raw[exc.start]:02x} at offset {exc.start}): "
+            "save it as UTF-8"
+        ) from None
+    try:
+        data = json.loads(text, parse_int=_bounded_int, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise ManifestError(f"{path} is not a manifest: its JSON is nested too deeply") from None
+    except ValueError as exc:
+        raise ManifestError(f"{path} is not a manifest: {exc}") from None
     return parse_manifest(data)

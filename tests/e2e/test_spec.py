@@ -11,6 +11,7 @@ from deployments.apply import parse_origin_hosts
 from deployments.spec import SpecError, load_project, parse_project
 from deployments.submit import canonical_json, idempotency_key
 from reelflow.adapters.slots import origin_host, origin_limit_name, origin_slot, s3_slot
+from reelflow.core.errors import ManifestError
 from reelflow.core.manifest import parse_manifest
 from reelflow.settings import Settings
 from tests.support.e2e import ROOT
@@ -80,14 +81,17 @@ def test_the_idempotency_key_ignores_formatting_but_not_content():
         "movie_id": "m1",
         "episodes": [{"number": 1, "thumbnail_url": "https://cdn.example/1.jpg?t=a"}],
     }
-    spaced = {
-        "episodes": [{"thumbnail_url": " https://cdn.example/1.jpg?t=a ", "number": 1}],
+    reordered = {  # other key order, a default spelled out: the same manifest
+        "episodes": [{"thumbnail_url": "https://cdn.example/1.jpg?t=a", "number": 1}],
         "movie_id": "m1",
         "title": "",
     }
     key = idempotency_key(parse_manifest(data))
     assert key.startswith("import:m1:") and len(key) == len("import:m1:") + 64
-    assert idempotency_key(parse_manifest(spaced)) == key
+    assert idempotency_key(parse_manifest(reordered)) == key
+    spaced = {**data, "episodes": [{"number": 1, "thumbnail_url": " https://cdn.example/1.jpg"}]}
+    with pytest.raises(ManifestError):  # values are never trimmed: this is not the same URL
+        parse_manifest(spaced)
     rotated = {
         **data,
         "episodes": [{"number": 1, "thumbnail_url": "https://cdn.example/1.jpg?t=b"}],
