@@ -8,7 +8,8 @@ narrow.
     │   ├── OriginUnavailable     connect error, timeout, reset, truncated body, HTTP 5xx/408
     │   ├── OriginThrottled       HTTP 429 (retry_after from Retry-After)
     │   ├── StorageUnavailable    S3 throttling, S3 5xx, S3 connection errors
-    │   ├── DatabaseUnavailable   the database connection failed or was lost
+    │   ├── DatabaseUnavailable   the database connection failed or was lost (no SQL, no
+    │   │                         parameters in the message or its traceback)
     │   └── PrefectUnavailable    the Prefect API does not answer
     └── TerminalError             never retried: the same input fails the same way
         ├── BlockedURL            scheme, host or resolved address not allowed (SSRF guard)
@@ -16,6 +17,7 @@ narrow.
         ├── TooLarge              body or image bigger than the configured limit
         ├── UnsupportedMedia      content the asset kind cannot hold
         ├── StorageRejected       S3 refused the request for good (access denied, no bucket)
+        ├── DatabaseRejected      the database refused a statement for good (bad data)
         ├── SweepRefused          the orphan sweep's safety cap refused to delete
         ├── StackError            the local stack (`reelflow up`) could not start
         ├── InputError            exit 2: bad input; nothing was changed
@@ -43,6 +45,7 @@ from typing import Any, ClassVar
 __all__ = [
     "BlockedURL",
     "ConfigurationError",
+    "DatabaseRejected",
     "DatabaseUnavailable",
     "InputError",
     "InvalidKey",
@@ -158,6 +161,11 @@ class UnsupportedMedia(TerminalError):
 
 class StorageRejected(TerminalError):
     """S3 refused the request for good (access denied, missing bucket, bad request)."""
+
+
+class DatabaseRejected(TerminalError):
+    """The database refused a statement for good (bad data, a constraint). Like
+    DatabaseUnavailable, it never carries the statement's parameters: they can hold tokens."""
 
 
 class SweepRefused(TerminalError):

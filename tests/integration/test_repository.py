@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import traceback
+
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from reelflow.adapters.db import imports
 from reelflow.adapters.db.schema import Asset, Episode, PurgeItem
+from reelflow.core.errors import DatabaseRejected
 from reelflow.core.manifest import parse_manifest
 from reelflow.core.models import Prepared, Stored
 from reelflow.services import resources
@@ -107,3 +111,29 @@ def test_replaced_key_is_queued_for_purge_in_the_same_transaction(env):
         asset = session.execute(select(Asset).where(Asset.kind == "thumbnail")).scalar_one()
     assert owed == ["episode-thumbnails/mv1/ep1_thumb.jpg"]
     assert (asset.key, asset.attempts) == ("episode-thumbnails/mv1/ep1_thumb.webp", 2)
+
+
+def test_a_refused_statement_never_carries_its_parameters(env):
+    """PostgreSQL refuses NUL in text. SQLAlchemy's error lists every parameter of the
+    statement (here the temporary URL and its token); reelflow's error carries none of them."""
+    engine = resources.engine()
+    url = "https://cdn.example/{n}.jpg?token=canary-7f3a"
+    job = imports.upsert_manifest(engine, manifest(1, url))[0]
+    prepared = Prepared(
+        job=job,
+        path="/nonexistent",
+        content_type="image/webp\x00",  # bad data from a buggy step
+        ext="webp",
+        bytes=10,
+        sha256="a" * 64,
+        source_bytes=20,
+        source_sha256="b" * 64,
+    )
+    key = "episode-thumbnails/mv1/ep1_thumb.webp"
+    stored = Stored(prepared=prepared, bucket="bk", key=key, uploaded=True)
+    with pytest.raises(DatabaseRejected) as info:
+        imports.record_stored(engine, stored, attempts=1)
+    shown = "".join(traceback.format_exception(info.value))
+    assert "NUL" in str(info.value) and "record_stored" in str(info.value)
+    assert "canary-7f3a" not in shown and "[parameters" not in shown
+    assert info.value.__cause__ is None

@@ -10,9 +10,9 @@ from typing import Any, TypeVar
 from sqlalchemy import create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
-from reelflow.core.errors import DatabaseUnavailable
+from reelflow.core.errors import DatabaseRejected, DatabaseUnavailable
 
 __all__ = ["db_errors", "insert_for", "make_engine"]
 
@@ -26,15 +26,21 @@ def db_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        # `from None`: SQLAlchemy's own message lists the statement's parameters (temporary URLs
+        # with their tokens), so it must not ride along as the cause in a traceback.
         except (OperationalError, InterfaceError) as exc:
             raise DatabaseUnavailable(
                 f"cannot use the database ({fn.__name__}): {_cause(exc, args)}"
-            ) from exc
+            ) from None
+        except DBAPIError as exc:
+            raise DatabaseRejected(
+                f"the database refused {fn.__name__}: {_cause(exc, args)}"
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 
 
-def _cause(exc: OperationalError | InterfaceError, args: tuple[Any, ...]) -> str:
+def _cause(exc: DBAPIError, args: tuple[Any, ...]) -> str:
     """The driver's own first line ("connection refused", "password authentication failed"):
     never the SQL or its parameters, and never the password, even where a malformed URL made
     the driver echo part of it as a host name."""
