@@ -13,6 +13,7 @@ deferred or not, against the layer contract.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, NoReturn, TypeVar
@@ -31,6 +32,7 @@ __all__ = [
     "one_line_errors",
     "out",
     "progress_bar",
+    "quiet_throwaway_server",
     "require_schema",
 ]
 
@@ -71,8 +73,21 @@ def flow_result(state: Any, expected: type[T], what: str) -> T:
     fail(f"{what} did not finish: {result}", code=1)
 
 
+def quiet_throwaway_server() -> None:
+    """Without PREFECT_API_URL, flows run on Prefect's throwaway API server, which is stopped
+    the moment the command ends; Prefect then logs the run events it could not flush by then
+    as tracebacks. They are noise (that server and its records end with the process), so its
+    log is limited to critical errors. A real server (PREFECT_API_URL) is untouched, and a
+    PREFECT_SERVER_LOGGING_LEVEL the user set wins."""
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+
+
 def require_schema() -> None:
-    """Refuse (exit 2) when the database is not migrated to this code's revision."""
+    """Refuse (exit 2) when the database is not migrated to this code's revision. Every
+    command that runs flows in this process checks this first, so it also quiets the
+    throwaway server (`quiet_throwaway_server`)."""
+    quiet_throwaway_server()
     from reelflow.adapters.db import migrate
     from reelflow.services import resources
 

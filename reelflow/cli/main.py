@@ -13,7 +13,15 @@ from rich.table import Table
 
 from reelflow.adapters.malloc import limit_arenas
 from reelflow.cli import bench, cleanup, ops, urls
-from reelflow.cli.common import err, flow_result, one_line_errors, out, progress_bar, require_schema
+from reelflow.cli.common import (
+    err,
+    flow_result,
+    one_line_errors,
+    out,
+    progress_bar,
+    quiet_throwaway_server,
+    require_schema,
+)
 from reelflow.core.errors import ReelflowError, exit_code
 from reelflow.core.manifest import load_manifest
 from reelflow.settings import get_settings
@@ -110,6 +118,7 @@ def demo_command(
     """Run the import on zero-config defaults against local S3 and a local origin."""
     from reelflow.devtools import demo
 
+    quiet_throwaway_server()
     with demo.sandbox(episodes=episodes, console=out) as manifest:
         _state, report = run_import(manifest, show_progress=False)
     print_summary(report)

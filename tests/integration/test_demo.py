@@ -1,0 +1,40 @@
+"""`make demo`, a new user's first command: it works on zero-config defaults, a second run
+uploads nothing, and neither prints a traceback (Prefect's throwaway server included: stopped
+as the command ends, it logged the run events it could not flush as four tracebacks)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from reelflow.devtools.demo import stop_s3
+
+
+def _demo(cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_API", "S3_"))}
+    env.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [sys.executable, "-m", "reelflow.cli.main", "demo"],  # 10 episodes, as `make demo`
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_demo_runs_twice_without_a_traceback(tmp_path: Path) -> None:
+    try:
+        first = _demo(tmp_path)
+        assert first.returncode == 0, first.stdout + first.stderr
+        assert "20 stored (20 uploaded)" in " ".join(first.stdout.split())
+        second = _demo(tmp_path)
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert "0 uploaded" in " ".join(second.stdout.split())
+        for run in (first, second):
+            assert "Traceback" not in run.stdout + run.stderr
+    finally:
+        stop_s3(tmp_path / ".reelflow")  # the demo's background S3, started by this test
+    assert (tmp_path / "reelflow.db").exists(), "zero-config: SQLite in the working directory"
