@@ -19,7 +19,6 @@ __all__ = [
     "ProjectSpec",
     "QueueSpec",
     "ScheduleSpec",
-    "SpecError",
     "load_project",
 ]
 

@@ -13,6 +13,7 @@ import typer
 from rich.table import Table
 
 from reelflow.cli.common import (
+    counts_table,
     err,
     fail,
     flow_result,
@@ -26,26 +27,6 @@ from reelflow.core.errors import SweepRefused
 from reelflow.core.reports import PurgeReport, SweepReport, TransferReport
 
 cleanup_app = typer.Typer(no_args_is_help=True, help="Orphan sweep and purge queue.")
-
-
-def _purge_table(report: Any) -> Table:
-    table = Table(title="purge", show_lines=False)
-    for column in ("considered", "deleted", "failed", "in use again", "refused", "requests"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        *(
-            str(v)
-            for v in (
-                report.considered,
-                report.deleted,
-                report.failed,
-                report.revived,
-                report.refused,
-                report.batches,
-            )
-        )
-    )
-    return table
 
 
 def _print_failures(report: Any) -> None:
@@ -96,7 +77,7 @@ def delete_movie_command(
         for url in result.unmanaged:
             err.print(f"  left alone (not a managed key): {url}", highlight=False)
         if purge is not None:
-            out.print(_purge_table(purge))
+            out.print(counts_table("purge", purge.counts()))
             out.print(purge.headline(), highlight=False)
             _print_failures(purge)
         elif result.handoff == "deployment":
@@ -190,7 +171,7 @@ def purge_command(
     if as_json:
         out.print_json(report.model_dump_json())
     else:
-        out.print(_purge_table(report))
+        out.print(counts_table("purge", report.counts()))
         out.print(report.headline(), highlight=False)
         _print_failures(report)
     raise typer.Exit(0 if report.ok else 1)

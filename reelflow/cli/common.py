@@ -21,10 +21,12 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
 
 from reelflow.core.errors import ReelflowError, SchemaOutdated, exit_code
 
 __all__ = [
+    "counts_table",
     "err",
     "fail",
     "flow_result",
@@ -116,6 +118,15 @@ def progress_bar(description: str, *, disable: bool) -> Iterator[None]:
 
         with listen(on_progress):
             yield
+
+
+def counts_table(title: str, counts: dict[str, Any]) -> Table:
+    """A report's one-row table of counts (`report.counts()`, the same row its artifact shows)."""
+    table = Table(title=title)
+    for column in counts:
+        table.add_column(column, justify="right")
+    table.add_row(*(str(value) for value in counts.values()))
+    return table
 
 
 def human(n: int) -> str:

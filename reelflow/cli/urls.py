@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from reelflow.cli.common import flow_result, one_line_errors, out, require_schema
+from reelflow.cli.common import counts_table, flow_result, one_line_errors, out, require_schema
 from reelflow.core.errors import MovieNotFound
 from reelflow.core.reports import WarmupReport
 
@@ -93,18 +93,7 @@ def warmup_command(
     if as_json:
         typer.echo(report.model_dump_json())
         return
-    table = Table(title="presign warmup")
-    for column in ("top movies", "URLs", "signed", "already cached", "batches", "seconds"):
-        table.add_column(column, justify="right")
-    table.add_row(
-        str(report.top_movies),
-        str(report.urls),
-        str(report.signed),
-        str(report.cached),
-        str(report.batches),
-        f"{report.seconds:.2f}",
-    )
-    out.print(table)
+    out.print(counts_table("presign warmup", report.counts()))
     out.print(report.headline(), highlight=False)
 
 
