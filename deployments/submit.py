@@ -1,5 +1,10 @@
 """Submit an import to the `import` deployment and return at once: Prefect's queue holds it.
 
+The manifest is stored first, in our database under the sha256 of its canonical JSON
+(reelflow.adapters.db.manifests); the run's only parameter is that reference. So a manifest of
+any size the validator accepts fits Prefect's 512 KB parameter limit, and the temporary URLs'
+tokens never reach Prefect's database, its UI or its error responses.
+
 The run is created through the Prefect API (`run_deployment(..., timeout=0)`) and waits in the
 work pool's `critical` queue, stored in Prefect's database, until a worker takes it; it
 survives a restart of the server, of the workers and of the caller.
@@ -13,8 +18,6 @@ creates a new run. To run an identical manifest again, retry its run in the UI.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -26,12 +29,12 @@ from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 
 from reelflow.core.errors import PrefectUnavailable, ReelflowError
-from reelflow.core.manifest import Manifest
+from reelflow.core.manifest import Manifest, manifest_ref
+from reelflow.services.manifests import stash_manifest
 
 __all__ = [
     "IMPORT_DEPLOYMENT",
     "Submitted",
-    "canonical_json",
     "idempotency_key",
     "submit_import",
     "submit_run",
@@ -40,19 +43,8 @@ __all__ = [
 IMPORT_DEPLOYMENT = "import-episodes/import"
 
 
-def canonical_json(manifest: Manifest) -> str:
-    """The manifest as validated (defaults filled in, whitespace stripped), keys sorted."""
-    return json.dumps(
-        manifest.model_dump(mode="json"),
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-
-
 def idempotency_key(manifest: Manifest) -> str:
-    digest = hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
-    return f"import:{manifest.movie_id}:{digest}"
+    return f"import:{manifest.movie_id}:{manifest_ref(manifest).sha256}"
 
 
 @dataclass(frozen=True)
@@ -73,6 +65,7 @@ def _earlier_run(key: str) -> Any | None:
 def submit_run(manifest: Manifest, *, work_queue_name: str | None = None) -> Submitted:
     """Create (or find) the import run for this manifest."""
     key = idempotency_key(manifest)
+    ref = stash_manifest(manifest)  # before the run exists: a worker may take it at once
     try:
         earlier = _earlier_run(key)  # only to say "already submitted"; the key is what dedups
     except httpx.TransportError as exc:
@@ -80,7 +73,7 @@ def submit_run(manifest: Manifest, *, work_queue_name: str | None = None) -> Sub
     try:
         run: Any = run_deployment(
             IMPORT_DEPLOYMENT,
-            parameters={"manifest": manifest.model_dump(mode="json")},
+            parameters={"manifest_ref": ref.model_dump(mode="json")},
             flow_run_name=f"import-{manifest.movie_id}",
             timeout=0,
             idempotency_key=key,

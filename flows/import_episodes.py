@@ -1,5 +1,7 @@
 """import-episodes: bring a movie's episode previews from temporary URLs into S3.
 
+0. load the manifest the submit step stored (the run's parameter is its ManifestRef; a small
+   manifest typed into the Prefect UI form can be passed inline instead);
 1. upsert every episode with its temporary URLs (one transaction: the "instant" step);
 2. skip assets the database records as stored from the same source, once S3 confirms the sha256;
 3. move the rest through download -> prepare -> upload -> record, `import_concurrency` at a time,
@@ -18,24 +20,57 @@ from flows.common.progress import Progress
 from flows.common.reporting import artifact_key, finish, publish
 from flows.common.runner import SettingsThreadPoolTaskRunner
 from flows.common.transfer import transfer_assets
-from reelflow.core.manifest import Manifest
+from reelflow.core.errors import ManifestError
+from reelflow.core.manifest import Manifest, ManifestRef
 from reelflow.core.reports import TransferReport, transfer_report
 from reelflow.settings import get_settings
-from tasks.episodes import upsert_episodes
+from tasks.episodes import load_manifest, upsert_episodes
 
 __all__ = ["import_episodes"]
 
 
+def _run_name() -> str:
+    from prefect.runtime import flow_run
+
+    params = flow_run.parameters
+    for name in ("manifest_ref", "manifest"):
+        given = params.get(name)
+        movie_id = getattr(given, "movie_id", None) or (
+            given.get("movie_id") if isinstance(given, dict) else None
+        )
+        if movie_id:
+            return f"import-{movie_id}"
+    return "import"
+
+
 @flow(
     name="import-episodes",
-    flow_run_name="import-{manifest.movie_id}",
+    flow_run_name=_run_name,
     task_runner=SettingsThreadPoolTaskRunner(),  # type: ignore[arg-type]
     validate_parameters=True,
 )
-def import_episodes(manifest: Manifest) -> State[TransferReport]:
-    """Import a movie's thumbnails and video previews into S3 and record them."""
+def import_episodes(
+    manifest_ref: ManifestRef | None = None, manifest: Manifest | None = None
+) -> State[TransferReport]:
+    """Import a movie's thumbnails and video previews into S3 and record them.
+
+    Args:
+        manifest_ref: A manifest stored by `reelflow import MANIFEST.json --submit` (any size
+            up to 20,000 episodes): its movie_id, sha256 and episode count. Submitting
+            through the CLI fills this in.
+        manifest: Or the manifest itself, for a small one typed into this form. Prefect limits
+            a run's parameters to 512 KB (about 450 episodes with signed URLs), and keeps them
+            in its own database: prefer manifest_ref.
+    """
     started = time.monotonic()
     settings = get_settings()
+    if (manifest_ref is None) == (manifest is None):
+        raise ManifestError(
+            "the import takes exactly one of manifest_ref (a stored manifest) or manifest"
+        )
+    if manifest is None:
+        assert manifest_ref is not None
+        manifest = load_manifest(manifest_ref)
     jobs = upsert_episodes(manifest)
     get_run_logger().info(
         "Recorded %d episodes; %d assets to check", len(manifest.episodes), len(jobs)

@@ -1,12 +1,19 @@
-"""Task: write the movie and all its episodes with their temporary URLs (the 'instant' step)."""
+"""Tasks: load a stored manifest; write the movie and all its episodes with their temporary
+URLs (the 'instant' step)."""
 
 from __future__ import annotations
 
-from reelflow.adapters.db import imports
-from reelflow.core.manifest import Manifest
+from reelflow.adapters.db import imports, manifests
+from reelflow.core.manifest import Manifest, ManifestRef
 from reelflow.core.models import AssetJob
 from reelflow.services import resources
 from tasks.retry import io_task
+
+
+@io_task("load-manifest", task_run_name="load-manifest-{ref.movie_id}")
+def load_manifest(ref: ManifestRef) -> Manifest:
+    """The manifest the submit step stored under `ref` (reelflow.adapters.db.manifests)."""
+    return manifests.load_manifest(resources.engine(), ref)
 
 
 @io_task("upsert-episodes")

@@ -85,7 +85,9 @@ def env(
     reset()
     with resources.engine().begin() as conn:
         conn.execute(
-            text("TRUNCATE movies, episodes, assets, purge_queue RESTART IDENTITY CASCADE")
+            text(
+                "TRUNCATE movies, episodes, assets, purge_queue, manifests RESTART IDENTITY CASCADE"
+            )
         )
     s3.ensure_bucket(resources.s3_client(), bucket)
     yield values

@@ -18,7 +18,11 @@ from prefect.states import Completed, Failed
 
 from reelflow.core.reports import Verdict, markdown
 
-__all__ = ["artifact_key", "finish", "publish"]
+__all__ = ["TABLE_ROWS", "artifact_key", "finish", "publish"]
+
+# A table artifact is one event and one UI page: 20,000 rows made a 4.6 MB event that the
+# server refused to publish. Failed rows come first; the CLI's --json report has every row.
+TABLE_ROWS = 1000
 
 
 class Report(Protocol):
@@ -60,8 +64,11 @@ def publish(
 ) -> None:
     """A markdown artifact under `key` and, when `table` has rows, a table artifact."""
     if table_key and table:
-        rows = [dict(row) for row in table]
-        create_table_artifact(key=table_key, table=rows, description=headline)
+        rows = sorted((dict(row) for row in table), key=lambda row: row.get("status") != "failed")
+        description = headline
+        if len(rows) > TABLE_ROWS:
+            description += f" (table: the first {TABLE_ROWS} of {len(rows)} rows, failed first)"
+        create_table_artifact(key=table_key, table=rows[:TABLE_ROWS], description=description)
     create_markdown_artifact(
         key=key, markdown=markdown(title, headline, *tables, notes=notes), description=headline
     )

@@ -76,9 +76,11 @@ def run_import(manifest: Any, *, show_progress: bool = True) -> Any:
     A run that did not produce a report (it crashed) raises its error as a ReelflowError."""
     from flows.import_episodes import import_episodes
     from reelflow.core.reports import TransferReport
+    from reelflow.services.manifests import stash_manifest
 
+    ref = stash_manifest(manifest)  # the run carries the reference, never the URLs
     with progress_bar(f"importing {manifest.movie_id}", disable=not show_progress):
-        state = import_episodes(manifest, return_state=True)
+        state = import_episodes(manifest_ref=ref, return_state=True)
     return state, flow_result(state, TransferReport, "import")
 
 

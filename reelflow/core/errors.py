@@ -50,6 +50,7 @@ __all__ = [
     "InputError",
     "InvalidKey",
     "ManifestError",
+    "ManifestNotFound",
     "MissingCredentials",
     "MovieNotFound",
     "OriginRejected",
@@ -189,6 +190,10 @@ class InputError(TerminalError):
 
 class ManifestError(InputError):
     """An import manifest does not validate; the message names the field."""
+
+
+class ManifestNotFound(InputError):
+    """A flow run names a stored manifest (a ManifestRef) that is not in the database."""
 
 
 class InvalidKey(InputError):

@@ -9,6 +9,7 @@ ManifestError that names the problem.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -18,8 +19,20 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from reelflow.core.errors import ManifestError
 
-__all__ = ["EpisodeIn", "Manifest", "load_manifest", "parse_manifest"]
+__all__ = [
+    "MAX_EPISODES",
+    "EpisodeIn",
+    "Manifest",
+    "ManifestRef",
+    "canonical_json",
+    "load_manifest",
+    "manifest_ref",
+    "parse_manifest",
+]
 
+# One cap for every way in (file, stored reference, the UI form). A flow run takes a
+# ManifestRef of ~150 bytes, so the cap is not bound by Prefect's 512 KB parameter limit.
+MAX_EPISODES = 20_000
 _MAX_URL = 4096
 _MAX_INT_DIGITS = 20  # episode numbers are at most 6 digits; anything longer is not ours
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -73,7 +86,7 @@ class Manifest(BaseModel):
         description="Stable id of the movie; becomes part of every object key",
     )
     title: str = Field(default="", max_length=500)
-    episodes: list[EpisodeIn] = Field(default_factory=list, max_length=20_000)
+    episodes: list[EpisodeIn] = Field(default_factory=list, max_length=MAX_EPISODES)
 
     check_text = field_validator("movie_id", "title", mode="before")(_no_control_characters)
 
@@ -85,6 +98,41 @@ class Manifest(BaseModel):
                 raise ValueError(f"episodes[{index}].number {episode.number} appears twice")
             seen.add(episode.number)
         return self
+
+
+class ManifestRef(BaseModel):
+    """A manifest stored by the submit step, named by the sha256 of its canonical JSON.
+
+    This is what a flow run carries instead of the manifest: small whatever the manifest's
+    size, and free of the temporary URLs' tokens (which Prefect would keep in its database and
+    show in the UI).
+    """
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    movie_id: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$", description="The manifest's movie_id"
+    )
+    sha256: str = Field(
+        pattern=r"^[0-9a-f]{64}$", description="sha256 of the manifest's canonical JSON"
+    )
+    episodes: int = Field(ge=0, le=MAX_EPISODES, description="How many episodes it lists")
+
+
+def canonical_json(manifest: Manifest) -> str:
+    """The manifest as validated (defaults filled in), keys sorted, no spaces."""
+    return json.dumps(
+        manifest.model_dump(mode="json"),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def manifest_ref(manifest: Manifest) -> ManifestRef:
+    """The content address of `manifest`: equal manifests have equal references."""
+    digest = hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
+    return ManifestRef(movie_id=manifest.movie_id, sha256=digest, episodes=len(manifest.episodes))
 
 
 def _describe(error: ValidationError) -> str:

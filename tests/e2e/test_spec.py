@@ -9,10 +9,10 @@ import pytest
 
 from deployments.apply import parse_origin_hosts
 from deployments.spec import load_project, parse_project
-from deployments.submit import canonical_json, idempotency_key
+from deployments.submit import idempotency_key
 from reelflow.adapters.slots import origin_host, origin_limit_name, origin_slot, s3_slot
 from reelflow.core.errors import ManifestError, SpecError
-from reelflow.core.manifest import parse_manifest
+from reelflow.core.manifest import canonical_json, parse_manifest
 from reelflow.settings import Settings
 from tests.support.e2e import ROOT
 

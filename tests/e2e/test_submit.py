@@ -26,7 +26,13 @@ def test_submitted_import_is_run_by_a_worker_to_completion(finished_import, stac
     assert run.state.is_completed(), (run.state.name, run.state.message)
     assert run.name == f"import-{MOVIE}"
     assert run.work_queue_name == "critical"
-    assert run.parameters["manifest"]["movie_id"] == MOVIE
+    # The run carries the stored manifest's address, not the manifest: no URL, no token.
+    from reelflow.core.manifest import manifest_ref, parse_manifest
+
+    ref = manifest_ref(parse_manifest(finished_import.manifest))
+    assert run.parameters == {"manifest_ref": ref.model_dump(mode="json")}
+    assert ref.movie_id == MOVIE and ref.episodes == EPISODES
+    assert "http" not in json.dumps(run.parameters)
     with Session(resources.engine()) as session:
         rows = session.execute(
             select(Asset.status, Asset.key).join(Episode).where(Episode.movie_id == MOVIE)

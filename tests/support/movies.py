@@ -101,8 +101,10 @@ def run_import(data: dict[str, Any]) -> tuple[Any, Any]:
     """Run the import flow in this process on manifest `data`: (final state, its summary)."""
     from flows.import_episodes import import_episodes
     from reelflow.core.manifest import parse_manifest
+    from reelflow.services.manifests import stash_manifest
 
-    state = import_episodes(parse_manifest(data), return_state=True)
+    ref = stash_manifest(parse_manifest(data))
+    state = import_episodes(manifest_ref=ref, return_state=True)
     return state, state.result(raise_on_failure=False)
 
 

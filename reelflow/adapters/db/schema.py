@@ -5,6 +5,8 @@ Tables:
     episodes  one row per (movie, number); holds the *current* thumbnail and preview URL:
               a temporary URL until the asset is stored, then s3://bucket/key
     assets    one row per (episode, kind): what is stored, where, and how it went
+    manifests the manifests submitted for import, content-addressed by sha256: a flow run
+              carries the address (reelflow.core.manifest.ManifestRef), not the manifest
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "Episode",
     "Movie",
     "PurgeItem",
+    "StoredManifest",
     "URL_COLUMNS",
     "utcnow",
 ]
@@ -139,6 +142,20 @@ class PurgeItem(Base):
     reason: Mapped[str] = mapped_column(String(64), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+
+
+class StoredManifest(Base):
+    """A submitted manifest as its canonical JSON; `sha256` is that text's digest."""
+
+    __tablename__ = "manifests"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    movie_id: Mapped[str] = mapped_column(String(128), index=True)
+    episodes: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)  # holds temporary URLs: never log it
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
