@@ -95,6 +95,19 @@ class Settings(BaseSettings):
     image_max_height: int = Field(default=720, gt=0, alias="REELFLOW_IMAGE_MAX_HEIGHT")
     webp_quality: int = Field(default=85, ge=1, le=100, alias="REELFLOW_WEBP_QUALITY")
     max_image_pixels: int = Field(default=40_000_000, gt=0, alias="REELFLOW_MAX_IMAGE_PIXELS")
+    max_decode_mb: int = Field(
+        default=256,
+        ge=16,
+        alias="REELFLOW_MAX_DECODE_MB",
+        description="Estimated peak memory one image may take to decode and resize; "
+        "larger images are refused (reelflow.core.imaging.DECODE_BYTES_PER_PIXEL)",
+    )
+    max_icc_bytes: int = Field(
+        default=32 * 1024,
+        ge=0,
+        alias="REELFLOW_MAX_ICC_BYTES",
+        description="Larger ICC profiles are applied (pixels converted to sRGB) and dropped",
+    )
 
     # --- Uploads ---
     multipart_threshold: int = Field(

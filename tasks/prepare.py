@@ -11,8 +11,9 @@ from pathlib import Path
 from prefect import task
 from prefect.cache_policies import NONE
 
+from reelflow.adapters.probe import probe_video
 from reelflow.core.imaging import ImagePolicy, compress_image
-from reelflow.core.media import expect_kind
+from reelflow.core.media import expect_kind, judge_video
 from reelflow.core.models import Downloaded, Prepared
 from reelflow.settings import get_settings
 from tasks.log import run_logger
@@ -40,6 +41,8 @@ def _prepare(downloaded: Downloaded) -> Prepared:
         if job.kind == "preview":
             with open(src, "rb") as handle:  # previews are only checked, never read whole
                 media = expect_kind(handle.read(64), "video")
+            probe = probe_video(src)  # a real container whose first frame decodes
+            judge_video(media, probe)
             return Prepared(
                 job=job,
                 path=os.fspath(src),
@@ -49,6 +52,8 @@ def _prepare(downloaded: Downloaded) -> Prepared:
                 sha256=downloaded.sha256,
                 source_bytes=downloaded.bytes,
                 source_sha256=downloaded.sha256,
+                width=probe.width,
+                height=probe.height,
                 attempts=downloaded.attempts,
             )
         data = src.read_bytes()  # at most max_image_bytes
@@ -58,6 +63,8 @@ def _prepare(downloaded: Downloaded) -> Prepared:
             max_height=settings.image_max_height,
             quality=settings.webp_quality,
             max_pixels=settings.max_image_pixels,
+            max_decode_bytes=settings.max_decode_mb * 2**20,
+            max_icc_bytes=settings.max_icc_bytes,
         )
         with _cpu_slots(settings.compress_concurrency):
             result = compress_image(data, policy)

@@ -14,8 +14,18 @@ Rules, in order:
    and pyvips is installed, else Pillow's LANCZOS. Everything else (decoding, modes, EXIF, ICC,
    encoding, fallbacks) is Pillow either way; libvips only resamples 8-bit L and RGB pixels.
 5. WebP at the policy's quality. The original bytes are kept instead (compressed=False, with
-   their own extension and Content-Type) when Pillow cannot decode them, when encoding fails,
-   or when the WebP would not be smaller.
+   their own extension and Content-Type) only when they decoded completely (every frame of an
+   animation) and the WebP would not be smaller, or WebP encoding failed. Bytes that do not
+   decode (truncated, a JPEG header in front of HTML, no decoder installed) are refused with
+   `UnsupportedMedia`: nothing unchecked is stored as an image.
+6. Decode memory is bounded: before any pixel is decoded, the peak a decode of this format and
+   mode needs is estimated from `DECODE_BYTES_PER_PIXEL` (measured; `reelflow bench
+   decode-memory` re-measures it) and refused with `TooLarge` over `policy.max_decode_bytes`.
+   JPEG decodes at 1/2, 1/4 or 1/8 scale (draft) when that still leaves 1.5x the target, so
+   big JPEGs cost little; libvips resamples only images up to `VIPS_MAX_PIXELS`, since handing
+   it the pixels costs one more copy of them.
+7. An ICC profile larger than `policy.max_icc_bytes` is applied (pixels converted to sRGB) and
+   dropped; smaller ones are carried into the WebP. No other metadata is carried.
 """
 
 from __future__ import annotations
@@ -29,10 +39,18 @@ from typing import Any, Literal
 
 from PIL import Image
 
-from reelflow.core.errors import TooLarge
+from reelflow.core.errors import TooLarge, UnsupportedMedia
 from reelflow.core.media import SNIFF_BYTES, expect_kind
 
-__all__ = ["CompressedImage", "ImagePolicy", "compress_image", "resampler_in_use"]
+__all__ = [
+    "DECODE_BYTES_PER_PIXEL",
+    "VIPS_MAX_PIXELS",
+    "CompressedImage",
+    "ImagePolicy",
+    "compress_image",
+    "decode_estimate",
+    "resampler_in_use",
+]
 
 _WEBP = ("image/webp", "webp")
 _ORIENTATION_TAG = 0x0112
@@ -81,6 +99,36 @@ _REDUCING_GAP = 3.0  # Pillow: ">= 3.0 is indistinguishable from fair resampling
 _DRAFT_FACTOR = 1.5
 # Modes whose pixels libvips resamples (8-bit, no alpha to premultiply): bands per pixel.
 _VIPS_BANDS = {"L": 1, "RGB": 3}
+# libvips gets a copy of the pixels (Image.tobytes): worth it for the common sizes only.
+VIPS_MAX_PIXELS = 16_000_000
+
+# Peak memory of one compress call, in bytes per decoded pixel, by Pillow mode (the decode
+# buffer plus the conversions and resampling copies that follow). Measured with
+# `reelflow bench decode-memory` (Pillow 12, 2 cores, glibc): peak RSS growth over the
+# pixels decoded, rounded up. Formats whose decoders hold their own copies of the frame have
+# rows of their own (WEBP, AVIF, HEIF: the larger of format and mode applies). A mode not
+# listed costs the most of any.
+DECODE_BYTES_PER_PIXEL: dict[str, float] = {
+    "1": 3.0,
+    "L": 3.0,
+    "P": 7.5,
+    "LA": 10.5,
+    "PA": 10.5,
+    "RGB": 6.5,
+    "YCbCr": 6.5,
+    "RGBA": 10.5,
+    "CMYK": 12.5,
+    "I;16": 12.5,
+    "I;16B": 12.5,
+    "I;16L": 12.5,
+    "I": 12.5,
+    "F": 12.5,
+    "WEBP": 20.0,
+    "AVIF": 10.5,
+    "HEIF": 10.5,
+}
+# libvips' share when it resamples: the pixels handed over, and its own output.
+_VIPS_EXTRA_BYTES_PER_BAND = 1.5
 
 
 @dataclass(frozen=True)
@@ -98,6 +146,8 @@ class ImagePolicy:
     max_pixels: int = 40_000_000
     method: int = 4  # libwebp effort, 0 (fast) .. 6 (small)
     resampler: Literal["auto", "pillow"] = "auto"
+    max_decode_bytes: int = 256 * 2**20  # estimated peak memory of one call
+    max_icc_bytes: int = 32 * 1024  # larger ICC profiles are applied (to sRGB) and dropped
 
     def __post_init__(self) -> None:
         if self.max_width < 1 or self.max_height < 1:
@@ -110,6 +160,8 @@ class ImagePolicy:
             raise ValueError("method must be within 0..6")
         if self.resampler not in ("auto", "pillow"):
             raise ValueError("resampler must be 'auto' or 'pillow'")
+        if self.max_decode_bytes < 1 or self.max_icc_bytes < 0:
+            raise ValueError("max_decode_bytes must be positive and max_icc_bytes not negative")
 
 
 @dataclass(frozen=True)
@@ -221,6 +273,8 @@ def _resize_vips(
     bands = _VIPS_BANDS.get(im.mode)
     if vips is None or bands is None or (box is not None and box != (0, 0, *im.size)):
         return None
+    if im.width * im.height > VIPS_MAX_PIXELS:
+        return None
     width, height = target
     try:
         small = vips.Image.new_from_memory(im.tobytes(), im.width, im.height, bands, "uchar")
@@ -262,11 +316,59 @@ def _webp_ready(im: Image.Image) -> Image.Image:
     return im.convert("RGBA" if "A" in im.mode else "RGB")
 
 
+def decode_estimate(
+    pillow_format: str, mode: str, size: tuple[int, int], policy: ImagePolicy
+) -> int:
+    """Estimated peak bytes of compressing an image decoded at `size` in `mode`."""
+    width, height = size
+    pixels = width * height
+    per_pixel = DECODE_BYTES_PER_PIXEL.get(mode, max(DECODE_BYTES_PER_PIXEL.values()))
+    per_pixel = max(per_pixel, DECODE_BYTES_PER_PIXEL.get(pillow_format, 0.0))
+    bands = _VIPS_BANDS.get(mode)
+    if policy.resampler == "auto" and bands and pixels <= VIPS_MAX_PIXELS:
+        per_pixel += bands * _VIPS_EXTRA_BYTES_PER_BAND
+    return math.ceil(pixels * per_pixel)
+
+
+def _frames(im: Image.Image) -> int:
+    return int(getattr(im, "n_frames", 1) or 1)
+
+
+def _decode_every_frame(im: Image.Image, policy: ImagePolicy) -> None:
+    """Decode all frames of an animation (the first is loaded already), within the pixel cap
+    counted over all of them: proof that a file kept as it is, is whole."""
+    frames = _frames(im)
+    if frames * im.width * im.height > policy.max_pixels:
+        raise TooLarge(
+            f"animation of {frames} frames of {im.width}x{im.height} is over the cap of "
+            f"{policy.max_pixels} pixels to check"
+        )
+    for index in range(1, frames):
+        im.seek(index)
+        im.load()
+
+
+def _to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
+    """`im`'s pixels converted from the `icc` profile to sRGB; unchanged if the profile is
+    unreadable (its pixels are then taken as sRGB, as browsers do)."""
+    from PIL import ImageCms
+
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        converted = ImageCms.profileToProfile(
+            im, source, ImageCms.createProfile("sRGB"), outputMode=im.mode
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return im
+    return converted if isinstance(converted, Image.Image) else im
+
+
 def compress_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> CompressedImage:
     """Fit `data` in the policy's box as WebP, or keep the original when that is better.
 
-    Raises UnsupportedMedia when `data` is not an image at all and TooLarge when it has more
-    pixels than `policy.max_pixels` (or Pillow's own decompression-bomb limit).
+    Raises UnsupportedMedia when `data` is not an image or does not decode completely, and
+    TooLarge when it has more pixels than `policy.max_pixels` (or Pillow's own
+    decompression-bomb limit) or would need more than `policy.max_decode_bytes` to decode.
     """
     original = expect_kind(data[:SNIFF_BYTES], "image")
     size: tuple[int, int] | None = None
@@ -287,11 +389,15 @@ def compress_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> Compress
     pillow_format = _PILLOW_FORMAT.get(original.ext, "")
     Image.init()  # registers the plugins once; later calls return at once
     if pillow_format not in Image.OPEN:
-        return keep(f"pillow cannot decode {original.ext}: no decoder installed")
+        raise UnsupportedMedia(
+            f"{original.ext} images cannot be checked here (no decoder installed): "
+            "refused rather than stored unchecked"
+        )
 
+    notes: list[str] = []
     try:
         with Image.open(io.BytesIO(data), formats=[pillow_format]) as im:
-            # Only the header has been read so far: check the cap before decoding pixels.
+            # Only the header has been read so far: check the caps before decoding pixels.
             width, height = im.size
             pixels = width * height
             if pixels > policy.max_pixels:
@@ -316,29 +422,48 @@ def compress_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> Compress
                 )
                 if drafted is not None:
                     box = drafted[1]
-            im.load()  # first frame of an animation is enough
+            needed = decode_estimate(pillow_format, im.mode, im.size, policy)
+            if needed > policy.max_decode_bytes:
+                raise TooLarge(
+                    f"a {width}x{height} {im.mode} {original.ext} needs about "
+                    f"{needed / 2**20:.0f} MB to decode, over the limit of "
+                    f"{policy.max_decode_bytes / 2**20:.0f} MB (REELFLOW_MAX_DECODE_MB)"
+                )
+            im.load()  # the first frame; the others only if the original is kept
             icc = im.info.get("icc_profile") if im.mode in ("RGB", "RGBA") else None
             work = _resizable(im)
             if target != work.size or box is not None:
                 work = _resize(work, target, box, policy)
+            if icc and len(icc) > policy.max_icc_bytes:
+                work = _to_srgb(work, icc)
+                notes.append(f"ICC profile of {len(icc)} bytes applied (sRGB) and dropped")
+                icc = None
             if orientation != 1:
                 work = work.transpose(_TRANSPOSE[orientation])
             work = _webp_ready(work)
+
+            out = io.BytesIO()
+            try:
+                work.save(
+                    out,
+                    "WEBP",
+                    quality=policy.quality,
+                    method=policy.method,
+                    icc_profile=icc or None,
+                )
+            except _DECODE_ERRORS as exc:
+                _decode_every_frame(im, policy)
+                return keep(f"webp encoding failed: {type(exc).__name__}: {exc}")
+            encoded = out.getvalue()
+            if len(encoded) >= len(data):
+                _decode_every_frame(im, policy)
+                return keep(f"webp larger than original ({len(encoded)} >= {len(data)} bytes)")
     except _BOMBS as exc:
         raise TooLarge(f"image refused as a decompression bomb: {exc}") from exc
     except _DECODE_ERRORS as exc:
-        return keep(f"pillow cannot decode {original.ext}: {type(exc).__name__}: {exc}")
-
-    out = io.BytesIO()
-    try:
-        work.save(
-            out, "WEBP", quality=policy.quality, method=policy.method, icc_profile=icc or None
-        )
-    except _DECODE_ERRORS as exc:
-        return keep(f"webp encoding failed: {type(exc).__name__}: {exc}")
-    encoded = out.getvalue()
-    if len(encoded) >= len(data):
-        return keep(f"webp larger than original ({len(encoded)} >= {len(data)} bytes)")
+        raise UnsupportedMedia(
+            f"{original.ext} image does not decode ({type(exc).__name__}: {exc})"
+        ) from None
     return CompressedImage(
         data=encoded,
         content_type=_WEBP[0],
@@ -348,5 +473,5 @@ def compress_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> Compress
         input_bytes=len(data),
         output_bytes=len(encoded),
         compressed=True,
-        note="",
+        note="; ".join(notes),
     )

@@ -1,4 +1,5 @@
-"""What a body is, judged by its first bytes rather than by its URL or its Content-Type.
+"""What a body is, judged by its first bytes rather than by its URL or its Content-Type, and
+whether a video's probe (reelflow.adapters.probe, PyAV) agrees with what the bytes announced.
 
 Pure: no I/O, no settings. `sniff` needs only the first 64 bytes of a body.
 """
@@ -10,7 +11,7 @@ from typing import Literal
 
 from reelflow.core.errors import UnsupportedMedia
 
-__all__ = ["SNIFF_BYTES", "MediaType", "expect_kind", "sniff"]
+__all__ = ["SNIFF_BYTES", "MediaType", "VideoProbe", "expect_kind", "judge_video", "sniff"]
 
 SNIFF_BYTES = 64
 """How many leading bytes `sniff` looks at; pass at least this many when you have them."""
@@ -216,3 +217,40 @@ def expect_kind(head: bytes, kind: Kind) -> MediaType:
             f"got {found.kind} content ({found.content_type})"
         )
     return found
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    """What libavformat found in a file (reelflow.adapters.probe.probe_video)."""
+
+    formats: tuple[str, ...]  # the demuxer's names, e.g. ("matroska", "webm")
+    codec: str  # the first video stream's codec, e.g. "vp8"
+    width: int
+    height: int
+    seconds: float | None  # None when the container does not say
+    decoded_frame: bool  # the first frame of the video stream decoded
+
+
+# The demuxer names libavformat gives each container `sniff` recognises.
+_DEMUXERS: dict[str, frozenset[str]] = {
+    "webm": frozenset({"webm", "matroska"}),
+    "mkv": frozenset({"matroska", "webm"}),
+    "mp4": frozenset({"mp4", "mov"}),
+    "mov": frozenset({"mov", "mp4"}),
+}
+
+
+def judge_video(announced: MediaType, probe: VideoProbe) -> None:
+    """Accept a video only when its probe is a real one of the announced container: a video
+    stream with a size, a first frame that decodes. UnsupportedMedia otherwise."""
+    expected = _DEMUXERS.get(announced.ext, frozenset())
+    if not expected & set(probe.formats):
+        raise UnsupportedMedia(
+            f"starts like {announced.content_type} but demuxes as {'/'.join(probe.formats)}"
+        )
+    if probe.width <= 0 or probe.height <= 0:
+        raise UnsupportedMedia(f"{announced.ext} video stream ({probe.codec}) has no picture size")
+    if not probe.decoded_frame:
+        raise UnsupportedMedia(f"{announced.ext} video ({probe.codec}): no frame decodes")
+    if probe.seconds is not None and probe.seconds < 0:
+        raise UnsupportedMedia(f"{announced.ext} video claims a negative duration")

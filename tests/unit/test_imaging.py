@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import io
 import math
+import random
 import struct
 import warnings
 import zlib
@@ -229,42 +230,117 @@ def test_keeps_the_original_when_webp_is_not_smaller(
         assert (result.width, result.height) == im.size
 
 
-def test_truncated_jpeg_keeps_the_original_bytes() -> None:
-    whole = samples.photo_jpeg(640, 360)
-    data = whole[: len(whole) // 2]
+def _truncated(fmt: str, **params: object) -> bytes:
+    whole = encode(photo(640, 360).convert("RGB"), fmt, **params)
+    return whole[: len(whole) * 2 // 3]
 
-    result = compress_image(data)
 
-    assert result.compressed is False
-    assert result.data == data
-    assert (result.ext, result.content_type) == ("jpg", "image/jpeg")
-    assert (result.width, result.height) == (640, 360)  # the header was readable
-    assert result.note.startswith("pillow cannot decode jpg")
-    assert "truncated" in result.note
+def _checkered_animation() -> bytes:
+    """Three 256x256 checkerboard frames: tiny as GIF, far bigger as WebP (so it is kept)."""
+    board = Image.new("1", (256, 256))
+    board.putdata([(x + y) % 2 for y in range(256) for x in range(256)])
+    first = board.convert("P")
+    flipped = first.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    return encode(first, "GIF", save_all=True, append_images=[flipped, first])
 
 
 @pytest.mark.parametrize(
     ("data", "ext"),
     [
+        (_truncated("JPEG", quality=90), "jpg"),
+        (_truncated("PNG"), "png"),
+        (_truncated("GIF"), "gif"),
+        (_truncated("WEBP", quality=90), "webp"),
+        (samples.photo_jpeg(64, 36)[:20] + b"<html><body>sign in</body></html>" * 8, "jpg"),
         (b"\xff\xd8\xff\xe0" + b"\x00garbage" * 20, "jpg"),
         (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR" + b"\xff" * 30, "png"),
         (b"GIF89a" + b"\x00" * 5, "gif"),
     ],
+    ids=["jpeg-cut", "png-cut", "gif-cut", "webp-cut", "jpeg-then-html", "jpeg", "png", "gif"],
 )
-def test_corrupt_image_keeps_the_original_with_unknown_size(data: bytes, ext: str) -> None:
-    result = compress_image(data)
-    assert result.compressed is False
-    assert result.data == data and result.ext == ext
-    assert (result.width, result.height) == (None, None)
-    assert result.note.startswith(f"pillow cannot decode {ext}")
+def test_an_image_that_does_not_decode_is_refused_never_kept(data: bytes, ext: str) -> None:
+    with pytest.raises(UnsupportedMedia, match=f"^{ext} image does not decode"):
+        compress_image(data)
 
 
-def test_heic_without_a_decoder_is_kept_as_heic() -> None:
+def test_an_animation_kept_as_it_is_must_decode_in_every_frame() -> None:
+    whole = _checkered_animation()
+    kept = compress_image(whole)
+    assert (kept.compressed, kept.data) == (False, whole)
+    assert kept.note.startswith("webp larger than original")
+    with pytest.raises(UnsupportedMedia, match="does not decode"):
+        compress_image(whole[: len(whole) - 200])  # the last frame cut short
+    with pytest.raises(TooLarge, match="animation of 3 frames"):
+        compress_image(whole, ImagePolicy(max_pixels=2 * 256 * 256))
+
+
+def test_heic_without_a_decoder_is_refused_not_stored_unchecked() -> None:
     data = b"\0\0\0\x18ftypheic\0\0\0\0mif1heic" + b"\0" * 100
+    with pytest.raises(UnsupportedMedia, match="no decoder installed"):
+        compress_image(data)
+
+
+# --- ICC profiles and decode memory -------------------------------------------------------
+
+
+def test_a_large_icc_profile_is_applied_and_dropped_a_small_one_carried() -> None:
+    from PIL import ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    picture = photo(640, 360)
+    small = compress_image(encode(picture, "PNG", icc_profile=srgb))
+    assert decode(small).info.get("icc_profile") == srgb
+
+    # An sRGB profile grown to 8 MB by a blob lcms skips (JPEG carries it in APP2 markers).
+    big_profile = struct.pack(">I", len(srgb) + 8 * 2**20) + srgb[4:]
+    big_profile += random.Random(0).randbytes(8 * 2**20)
+    data = encode(picture, "JPEG", quality=90, icc_profile=big_profile)
+    assert len(data) > 8 * 2**20
     result = compress_image(data)
-    assert (result.compressed, result.ext, result.content_type) == (False, "heic", "image/heic")
-    assert result.data == data
-    assert "no decoder" in result.note
+    assert result.compressed and result.output_bytes < 200_000
+    assert "icc_profile" not in decode(result).info
+    assert "ICC profile of" in result.note
+    # sRGB to sRGB: the conversion leaves the picture as it was.
+    assert psnr(decode(result), picture) > 30
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "size"),
+    [("PNG", "RGBA", (6000, 4000)), ("WEBP", "RGB", (4000, 3000))],
+)
+def test_an_image_over_the_decode_budget_is_refused_before_decoding(
+    fmt: str, mode: str, size: tuple[int, int]
+) -> None:
+    data = encode(Image.new(mode, size), fmt)
+    policy = ImagePolicy(max_decode_bytes=128 * 2**20)
+    needed = imaging.decode_estimate(fmt, mode, size, policy)
+    assert needed > policy.max_decode_bytes  # 24 MP RGBA, 12 MP WebP
+    with pytest.raises(TooLarge, match="MB to decode, over the limit of 128 MB"):
+        compress_image(data, policy)
+    assert compress_image(data, ImagePolicy(max_decode_bytes=needed)).width is not None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "mode", "pixels", "vips", "per_pixel"),
+    [
+        ("PNG", "RGB", 20_000_000, False, 6.5),  # over VIPS_MAX_PIXELS: Pillow resamples
+        ("PNG", "RGB", 2_000_000, True, 6.5 + 3 * 1.5),  # libvips gets a copy of 3 bands
+        ("PNG", "RGB", 2_000_000, False, 6.5),  # resampler "pillow"
+        ("PNG", "L", 2_000_000, True, 3.0 + 1.5),
+        ("WEBP", "RGB", 2_000_000, False, 20.0),  # the format's row is larger than the mode's
+        ("AVIF", "L", 2_000_000, False, 10.5),
+        ("TIFF", "YCbCr;weird", 1_000_000, False, 20.0),  # unknown: the most of any
+    ],
+)
+def test_decode_estimate_table(
+    fmt: str, mode: str, pixels: int, vips: bool, per_pixel: float
+) -> None:
+    policy = ImagePolicy(resampler="auto" if vips else "pillow")
+    width = 1000
+    estimate = imaging.decode_estimate(fmt, mode, (width, pixels // width), policy)
+    if vips and imaging._pyvips() is None:
+        per_pixel -= 3 * 1.5 if mode == "RGB" else 1.5
+    assert estimate == math.ceil(pixels * per_pixel)
 
 
 # --- refusals -----------------------------------------------------------------------------
