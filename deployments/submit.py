@@ -65,11 +65,11 @@ def _earlier_run(key: str) -> Any | None:
 def submit_run(manifest: Manifest, *, work_queue_name: str | None = None) -> Submitted:
     """Create (or find) the import run for this manifest."""
     key = idempotency_key(manifest)
-    ref = stash_manifest(manifest)  # before the run exists: a worker may take it at once
     try:
         earlier = _earlier_run(key)  # only to say "already submitted"; the key is what dedups
     except httpx.TransportError as exc:
         raise PrefectUnavailable(f"the Prefect API does not answer: {exc}") from None
+    ref = stash_manifest(manifest)  # before the run exists: a worker may take it at once
     try:
         run: Any = run_deployment(
             IMPORT_DEPLOYMENT,

@@ -8,6 +8,10 @@ blocked URL, an outage, missing credentials: reelflow.core.errors) the message a
 what happened and the traceback only buries it, in the terminal and in the UI alike; so
 `quiet_expected_errors()` (installed when tasks.retry is imported, i.e. with every task) drops
 the traceback of those records and keeps their message. A bug keeps its traceback.
+
+The same filter is the log boundary of URL redaction: every record of a run logger (ours and
+Prefect's own, e.g. "Encountered exception ...") has its message and traceback scrubbed of
+URL tokens (reelflow.core.redaction.scrub) before any handler, the API's included, sees it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from prefect import get_run_logger
 from prefect.exceptions import MissingContextError
 
 from reelflow.core.errors import ReelflowError, StepFailed
+from reelflow.core.redaction import scrub
 
 __all__ = ["expected", "quiet_expected_errors", "run_logger"]
 
@@ -40,15 +45,25 @@ def expected(exc: BaseException | None) -> bool:
     return isinstance(exc, ReelflowError)
 
 
-class _NoTracebackForExpected(logging.Filter):
+class _RedactAndQuiet(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and expected(record.exc_info[1]):
             record.exc_info = None
             record.exc_text = None
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a bad format string: leave it to logging to report
+            return True
+        clean = scrub(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info:  # a bug: keep the traceback, scrubbed (formatters reuse exc_text)
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_text = scrub(text)
         return True
 
 
-_FILTER = _NoTracebackForExpected()
+_FILTER = _RedactAndQuiet()
 
 
 def quiet_expected_errors() -> None:

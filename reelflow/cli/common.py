@@ -46,8 +46,13 @@ T = TypeVar("T")
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print `error: message` on stderr and exit with `code`."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print `error: message` on stderr and exit with `code`: scrubbed of URL tokens, and as
+    text (square brackets in an error are not markup)."""
+    from rich.markup import escape
+
+    from reelflow.core.redaction import scrub
+
+    err.print(f"[bold red]error:[/] {escape(scrub(message))}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -42,6 +42,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from reelflow.core.redaction import scrub
+
 __all__ = [
     "BlockedURL",
     "ConfigurationError",
@@ -94,7 +96,9 @@ class StepFailure:
 
     @classmethod
     def of(cls, step: str, exc: BaseException, attempts: int) -> StepFailure:
-        return cls(step, f"{type(exc).__name__}: {exc}", attempts, is_retryable(exc))
+        """The failure of `exc`, its message scrubbed of URL tokens (it is stored and logged)."""
+        message = scrub(f"{type(exc).__name__}: {exc}")
+        return cls(step, message, attempts, is_retryable(exc))
 
     def describe(self) -> str:
         return f"{self.step}: {self.error}"

@@ -13,8 +13,9 @@ Two gates, both needed:
 
 `static_addresses` gives the addresses of hosts that need no DNS (IP literals in every
 spelling `inet_aton` accepts, and the `localhost` names of RFC 6761), so they never reach a
-resolver. `redact` strips a URL to scheme://host[:port]/path for messages and logs:
-temporary CDN URLs carry their tokens in the query string.
+resolver. `redact` (reelflow.core.redaction, re-exported here) strips a URL to
+scheme://host[:port]/path for messages and logs: temporary CDN URLs carry their tokens in
+the query string.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from urllib.parse import urlsplit
 
 from reelflow.core import special_addresses
 from reelflow.core.errors import BlockedURL
+from reelflow.core.redaction import redact
 
 __all__ = [
     "FetchPolicy",
@@ -44,7 +46,6 @@ IPAddress: TypeAlias = ipaddress.IPv4Address | ipaddress.IPv6Address
 _Network: TypeAlias = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _SCHEMES = {"http": 80, "https": 443}
-_USERINFO = re.compile(r"//[^/?#]*@")
 
 _NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")  # RFC 6052
 _IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # deprecated ::a.b.c.d
@@ -140,28 +141,6 @@ class ParsedTarget:
     scheme: str  # "http" or "https"
     host: str  # lowercased, IDNA (punycode) encoded, no brackets, no trailing dot
     port: int  # explicit or the scheme's default
-
-
-def redact(url: str) -> str:
-    """`url` as scheme://host[:port]/path: no credentials, query string or fragment."""
-    text = str(url).strip()
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-        port = parts.port
-    except ValueError:
-        # Too broken to parse: cut the query and fragment and any userinfo by hand.
-        text = text.split("#", 1)[0].split("?", 1)[0]
-        return _USERINFO.sub("//", text) or "<empty URL>"
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    scheme = parts.scheme.lower()
-    if parts.netloc:
-        prefix = f"{scheme}://{netloc}" if scheme else f"//{netloc}"
-    else:
-        prefix = f"{scheme}:" if scheme else ""
-    return f"{prefix}{parts.path}" or "<empty URL>"
 
 
 def check_url(url: str) -> ParsedTarget:

@@ -164,3 +164,17 @@ def test_a_20000_episode_manifest_with_600_character_urls_imports(env, tmp_path)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / "manifest-20000.json").write_text(json.dumps(figures))
     print(figures)
+
+
+def test_storing_a_manifest_in_an_unmigrated_database_says_what_to_run(monkeypatch, tmp_path):
+    from reelflow.core.errors import SchemaOutdated
+    from reelflow.services import reset
+    from reelflow.services.manifests import stash_manifest
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    reset()
+    try:
+        with pytest.raises(SchemaOutdated, match="reelflow db upgrade"):
+            stash_manifest(parse_manifest(small()))
+    finally:
+        reset()
