@@ -178,3 +178,12 @@ def test_storing_a_manifest_in_an_unmigrated_database_says_what_to_run(monkeypat
             stash_manifest(parse_manifest(small()))
     finally:
         reset()
+
+
+def test_the_deployment_form_documents_both_ways_in():
+    from prefect.utilities.callables import parameter_schema
+
+    schema = parameter_schema(import_episodes.fn).model_dump()
+    ref, inline = schema["properties"]["manifest_ref"], schema["properties"]["manifest"]
+    assert "reelflow import MANIFEST.json --submit" in ref["description"]
+    assert "512 KB" in inline["description"] and "prefer manifest_ref" in inline["description"]
