@@ -6,6 +6,7 @@ signatures: test those properties another way.
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -21,6 +22,9 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+SPILL_BYTES = 2**20
 
 
 class MotoServer:
@@ -40,10 +44,15 @@ class MotoServer:
                 "moto[server] is not installed: run `make install` (it is a dev dependency)"
             ) from exc
         out = open(self._log, "ab") if self._log else subprocess.DEVNULL  # noqa: SIM115
+        # moto keeps each object in memory up to ~5 MB, then in a temp file: 10,000 2 MB
+        # previews were 20 GB of RAM. Objects over 1 MiB go to temp files (freed on exit).
+        env = {**os.environ}
+        env.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(SPILL_BYTES))
         self._proc = subprocess.Popen(
             [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env=env,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

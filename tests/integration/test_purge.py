@@ -9,10 +9,12 @@ from typer.testing import CliRunner
 
 from deployments.launch import PURGE_DEPLOYMENT, PrefectPurgeLauncher
 from flows.purge_objects import purge_objects
-from reelflow.adapters.db.schema import Asset, Episode, Movie, PurgeItem
+from reelflow.adapters.db.schema import Asset, Episode, Movie, PurgeItem, StoredManifest
 from reelflow.core.errors import ConfigurationError, MovieNotFound
+from reelflow.core.manifest import parse_manifest
 from reelflow.devtools.origin import Origin
 from reelflow.services import reset, resources
+from reelflow.services.manifests import stash_manifest
 from reelflow.services.movies import delete_movie
 from tests.support.cleanup import bucket, listing, put, queue_rows, seed_movie
 from tests.support.movies import run_import, serve_movie
@@ -53,6 +55,8 @@ def test_deleting_an_imported_movie_removes_exactly_its_objects(env):
         put(key)
     imported = movie_keys("mv-gone") - strangers
     assert len(imported) == 26 == summary.stored
+    stash_manifest(parse_manifest({"movie_id": "mv-keep", "episodes": [{"number": 1}]}))
+    assert count(StoredManifest, movie_id="mv-gone") == 1  # the import's, with its URLs
 
     result = delete_movie("mv-gone", launcher=PURGE, wait=True)
 
@@ -65,6 +69,9 @@ def test_deleting_an_imported_movie_removes_exactly_its_objects(env):
     assert count(Movie, id="mv-gone") == count(Episode, movie_id="mv-gone") == 0
     assert count(Asset) == 4 and count(Movie) == 1
     assert count(PurgeItem) == 0
+    # The temporary URLs go with the movie; another movie's manifest stays.
+    assert count(StoredManifest, movie_id="mv-gone") == 0
+    assert count(StoredManifest, movie_id="mv-keep") == 1
 
 
 def test_rows_and_outbox_commit_together_so_a_later_purge_finishes_the_job(env):

@@ -11,7 +11,7 @@ from sqlalchemy import delete, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 
 from reelflow.adapters.db.engine import db_errors, insert_for
-from reelflow.adapters.db.schema import Asset, Episode, Movie, PurgeItem, utcnow
+from reelflow.adapters.db.schema import Asset, Episode, Movie, PurgeItem, StoredManifest, utcnow
 from reelflow.core.keys import is_managed_key, parse_s3_url, s3_url
 from reelflow.core.purge import MovieDeletion, OwedKey, PurgePlan, plan_purge
 
@@ -32,8 +32,9 @@ _REVIVED_ERROR = (
 
 @db_errors
 def delete_movie_rows(engine: Engine, movie_id: str) -> MovieDeletion:
-    """Delete a movie, its episodes and assets and, in the same transaction, queue every
-    managed object they reference in purge_queue (the outbox), so no key is ever forgotten."""
+    """Delete a movie, its episodes, assets and stored manifests (their temporary URLs) and, in
+    the same transaction, queue every managed object they reference in purge_queue (the
+    outbox), so no key is ever forgotten."""
     now = utcnow()
     with engine.begin() as conn:
         found = conn.execute(select(Movie.id).where(Movie.id == movie_id).with_for_update()).first()
@@ -75,6 +76,7 @@ def delete_movie_rows(engine: Engine, movie_id: str) -> MovieDeletion:
         conn.execute(delete(Asset).where(Asset.episode_id.in_(episode_ids)))
         conn.execute(delete(Episode).where(Episode.movie_id == movie_id))
         conn.execute(delete(Movie).where(Movie.id == movie_id))
+        conn.execute(delete(StoredManifest).where(StoredManifest.movie_id == movie_id))
     return MovieDeletion(
         movie_id=movie_id,
         found=True,
