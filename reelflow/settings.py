@@ -162,6 +162,14 @@ class Settings(BaseSettings):
 
     # --- Working files ---
     spool_dir: Path | None = Field(default=None, alias="REELFLOW_SPOOL_DIR")
+    spool_min_free_mb: int = Field(
+        default=64,
+        ge=0,
+        alias="REELFLOW_SPOOL_MIN_FREE_MB",
+        description="A download starts only with this much free space on the spool; it waits "
+        "(up to REELFLOW_SPOOL_WAIT_SECONDS) for other assets to free it",
+    )
+    spool_wait_seconds: float = Field(default=120.0, ge=0, alias="REELFLOW_SPOOL_WAIT_SECONDS")
 
     @field_validator("fetch_allow", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ from reelflow.services import resources
 from reelflow.settings import get_settings
 from tasks.log import run_logger
 from tasks.retry import attempt_number, io_task, step_failures
+from tasks.spool import spool_errors, wait_for_space
 
 
 @io_task("download")
@@ -27,10 +28,15 @@ def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
     path = Path(spool_dir) / f"{uuid.uuid4().hex}.src"
     logger.info("Downloading %s from %s", job.label, redact(job.source_url))
     with step_failures("download"):
+        wait_for_space(spool_dir, settings, job.label)
         try:
             # One slot of the origin host's global limit (no-op unless settings.global_limits);
             # released before any Retry-After wait below.
-            with open(path, "wb") as dest, origin_slot(job.source_url, settings):
+            with (
+                spool_errors(spool_dir),
+                open(path, "wb") as dest,
+                origin_slot(job.source_url, settings),
+            ):
                 result = fetch_to_file(
                     job.source_url,
                     dest,

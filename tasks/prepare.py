@@ -18,6 +18,7 @@ from reelflow.core.models import Downloaded, Prepared
 from reelflow.settings import get_settings
 from tasks.log import run_logger
 from tasks.retry import step_failures
+from tasks.spool import spool_errors
 
 
 @functools.cache
@@ -70,7 +71,8 @@ def _prepare(downloaded: Downloaded) -> Prepared:
             result = compress_image(data, policy)
         run_logger().info("Compressed %s: %s", job.label, result.describe())
         out = src.with_suffix(f".{result.ext}")
-        out.write_bytes(result.data)
+        with spool_errors(src.parent):
+            out.write_bytes(result.data)
         src.unlink(missing_ok=True)
         return Prepared(
             job=job,

@@ -10,7 +10,9 @@ narrow.
     │   ├── StorageUnavailable    S3 throttling, S3 5xx, S3 connection errors
     │   ├── DatabaseUnavailable   the database connection failed or was lost (no SQL, no
     │   │                         parameters in the message or its traceback)
-    │   └── PrefectUnavailable    the Prefect API does not answer
+    │   ├── PrefectUnavailable    the Prefect API does not answer
+    │   └── LocalResourceExhausted  the spool disk is full or no file descriptor is left
+    │                             (ENOSPC, EDQUOT, EMFILE, ENFILE): frees up as work ends
     └── TerminalError             never retried: the same input fails the same way
         ├── BlockedURL            scheme, host or resolved address not allowed (SSRF guard)
         ├── OriginRejected        HTTP 4xx other than 408/429
@@ -22,6 +24,7 @@ narrow.
         ├── StackError            the local stack (`reelflow up`) could not start
         ├── InputError            exit 2: bad input; nothing was changed
         │   ├── ManifestError     an import manifest that does not validate
+        │   ├── ManifestNotFound  a run names a stored manifest that is not there
         │   ├── InvalidKey        an input that would name an object outside its prefix
         │   └── MovieNotFound     no movie with this id
         └── ConfigurationError    exit 2: fix the settings or the machine, then run again
@@ -39,6 +42,7 @@ flow states, CLI exit codes). `is_retryable` is the one retry condition every ta
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -53,6 +57,7 @@ __all__ = [
     "InvalidKey",
     "ManifestError",
     "ManifestNotFound",
+    "LocalResourceExhausted",
     "MissingCredentials",
     "MovieNotFound",
     "OriginRejected",
@@ -75,6 +80,7 @@ __all__ = [
     "UnsupportedMedia",
     "exit_code",
     "is_retryable",
+    "local_resource_error",
 ]
 
 
@@ -142,6 +148,11 @@ class DatabaseUnavailable(TransientError):
 
 class PrefectUnavailable(TransientError):
     """The Prefect API does not answer (PREFECT_API_URL, or the local stack's server)."""
+
+
+class LocalResourceExhausted(TransientError):
+    """This worker is short of spool disk space or file descriptors; other assets finishing
+    frees them, so it is worth waiting (`local_resource_error` builds it from an OSError)."""
 
 
 class TerminalError(ReelflowError):
@@ -238,6 +249,26 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, StepFailed):
         return exc.failure.retryable
     return isinstance(exc, TransientError)
+
+
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+_NO_FILES = frozenset({errno.EMFILE, errno.ENFILE})
+
+
+def local_resource_error(exc: OSError, spool: object) -> LocalResourceExhausted | None:
+    """The transient error an OSError stands for when it is a full disk or no file descriptor
+    left, naming the path and the setting to change; None for any other OSError."""
+    if exc.errno in _NO_SPACE:
+        return LocalResourceExhausted(
+            f"no space left on the spool {spool} (REELFLOW_SPOOL_DIR): {exc.strerror}; "
+            "retried as other assets finish and free it"
+        )
+    if exc.errno in _NO_FILES:
+        return LocalResourceExhausted(
+            f"no file descriptor left ({exc.strerror}) while using the spool {spool}: raise "
+            "the limit (ulimit -n) or lower REELFLOW_IMPORT_CONCURRENCY"
+        )
+    return None
 
 
 def exit_code(exc: BaseException) -> int:
