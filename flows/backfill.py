@@ -23,6 +23,7 @@ from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
 from pydantic import Field
 
+from flows.common.naming import backfill_name
 from flows.common.progress import Progress
 from flows.common.reporting import finish, publish
 from flows.common.runner import SettingsThreadPoolTaskRunner
@@ -50,6 +51,7 @@ def _publish(report: TransferReport) -> None:
 
 @flow(
     name="backfill",
+    flow_run_name=backfill_name,
     task_runner=SettingsThreadPoolTaskRunner(),  # type: ignore[arg-type]
     validate_parameters=True,
 )

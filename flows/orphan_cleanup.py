@@ -25,6 +25,9 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Annotated
 
 from prefect import flow, get_run_logger
@@ -33,6 +36,7 @@ from prefect.states import Failed
 from prefect.task_runners import ThreadPoolTaskRunner
 from pydantic import Field
 
+from flows.common.naming import sweep_name
 from flows.common.purging import drain
 from flows.common.reporting import finish, publish
 from flows.common.sweeping import delete_orphans, take_census
@@ -43,7 +47,7 @@ from reelflow.core.sweep import as_utc, cutoff_for, decide_cap
 from reelflow.settings import get_settings
 from tasks.sweep import count_references
 
-__all__ = ["orphan_cleanup"]
+__all__ = ["measured_at", "orphan_cleanup"]
 
 def _publish(report: SweepReport) -> None:
     mode = "executed" if report.executed else "dry run"
@@ -72,8 +76,24 @@ def _publish(report: SweepReport) -> None:
     )
 
 
+# The moment the grace period is measured from: the run's start, unless a test moves it with
+# `measured_at`. Not a parameter, so no deployment form can move an operator's clock.
+_CLOCK: ContextVar[dt.datetime | None] = ContextVar("reelflow_sweep_clock", default=None)
+
+
+@contextmanager
+def measured_at(moment: dt.datetime) -> Iterator[None]:
+    """Sweeps run in this block measure the grace period from `moment` (tests, what-ifs)."""
+    token = _CLOCK.set(moment)
+    try:
+        yield
+    finally:
+        _CLOCK.reset(token)
+
+
 @flow(
     name="orphan-cleanup",
+    flow_run_name=sweep_name,
     task_runner=ThreadPoolTaskRunner(max_workers=len(MANAGED_PREFIXES) + 1),  # type: ignore[arg-type]
     validate_parameters=True,
 )
@@ -82,15 +102,14 @@ def orphan_cleanup(
     grace_hours: Annotated[float, Field(ge=0)] | None = None,
     max_fraction: Annotated[float, Field(gt=0, le=1)] | None = None,
     force: bool = False,
-    now: dt.datetime | None = None,
 ) -> State[SweepReport]:
     """Report (and with execute=True delete) objects under the managed prefixes that nothing
     references and that are older than the grace period.
 
     grace_hours / max_fraction default to REELFLOW_ORPHAN_GRACE_HOURS (24) and
     REELFLOW_ORPHAN_MAX_FRACTION (0.10). `force` lifts the fraction cap only; a database that
-    records nothing in the bucket always refuses. `now` moves the cut-off reference (default:
-    the start of the run), for what-if reports and tests.
+    records nothing in the bucket always refuses. The grace period is measured from the start
+    of the run (`measured_at` moves that moment for tests; no form can).
     """
     started = time.monotonic()
     settings = get_settings()
@@ -98,7 +117,7 @@ def orphan_cleanup(
     bucket = settings.s3_bucket_name
     grace = settings.orphan_grace_hours if grace_hours is None else grace_hours
     cap = settings.orphan_max_fraction if max_fraction is None else max_fraction
-    moment = as_utc(now or dt.datetime.now(dt.UTC))
+    moment = as_utc(_CLOCK.get() or dt.datetime.now(dt.UTC))
     cutoff = cutoff_for(moment, grace)
 
     references = count_references(bucket)

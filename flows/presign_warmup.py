@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
 from pydantic import BaseModel, ConfigDict, Field
 
+from flows.common.naming import warmup_name
 from flows.common.reporting import finish, publish
 from reelflow.core.reports import WarmupReport
 from reelflow.settings import get_settings
@@ -46,7 +47,7 @@ class WarmupRequest(BaseModel):
     )
 
 
-@flow(name="presign-warmup", validate_parameters=True)
+@flow(name="presign-warmup", flow_run_name=warmup_name, validate_parameters=True)
 def presign_warmup(request: WarmupRequest = WarmupRequest()) -> State[WarmupReport]:
     """Presign and cache the URLs of the most recently updated movies' episodes."""
     started = time.monotonic()

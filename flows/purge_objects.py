@@ -20,6 +20,7 @@ from prefect import flow
 from prefect.client.schemas.objects import State
 from pydantic import Field
 
+from flows.common.naming import purge_name
 from flows.common.purging import drain
 from flows.common.reporting import finish, publish
 from reelflow.core.reports import PurgeReport
@@ -28,7 +29,7 @@ from reelflow.settings import get_settings
 __all__ = ["purge_objects"]
 
 
-@flow(name="purge-objects", validate_parameters=True)
+@flow(name="purge-objects", flow_run_name=purge_name, validate_parameters=True)
 def purge_objects(
     keys: list[str] | None = None,
     batch_size: Annotated[int, Field(ge=1, le=1000)] | None = None,

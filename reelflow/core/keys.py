@@ -21,6 +21,7 @@ __all__ = [
     "asset_key",
     "check_managed_key",
     "is_managed_key",
+    "movie_of_key",
     "parse_s3_url",
     "s3_url",
     "safe_movie_id",
@@ -81,6 +82,15 @@ def asset_key(kind: AssetKind, movie_id: str, episode_number: int, ext: str) -> 
 def is_managed_key(key: str) -> bool:
     """True only for keys of exactly the shape asset_key produces."""
     return bool(_MANAGED_KEY.fullmatch(key))
+
+
+def movie_of_key(key_or_url: str) -> str | None:
+    """The movie id a managed key (or s3:// URL of one) belongs to; None for any other key."""
+    parsed = parse_s3_url(key_or_url) if key_or_url.startswith("s3://") else None
+    key = parsed[1] if parsed else key_or_url
+    if not is_managed_key(key):
+        return None
+    return key.split("/", 2)[1]
 
 
 def check_managed_key(key: str) -> str:

@@ -114,6 +114,12 @@ def test_dry_run_lists_and_changes_nothing(env):
     }
     after = {k: (a.status, a.attempts, a.updated_at) for k, a in assets("mv-dry").items()}
     assert after == before
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:  # named after when it runs, and what it is
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    started = run.expected_start_time.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M")
+    assert run.name == f"backfill-{started}-dry-run"
 
 
 def test_backfill_finds_rowless_episodes_and_dead_imports_but_not_live_ones(env):

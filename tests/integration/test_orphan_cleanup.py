@@ -7,6 +7,7 @@ every later one is after), and run the sweep with `now = boundary + grace`.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import datetime as dt
 import json
@@ -18,7 +19,7 @@ from sqlalchemy import text, update
 from typer.testing import CliRunner
 
 import flows.orphan_cleanup as sweep_module
-from flows.orphan_cleanup import orphan_cleanup
+from flows.orphan_cleanup import measured_at, orphan_cleanup
 from reelflow.adapters.db import imports
 from reelflow.adapters.db.schema import Asset, Episode
 from reelflow.core.errors import SweepRefused
@@ -40,8 +41,10 @@ def boundary() -> dt.datetime:
     return dt.datetime.fromtimestamp(moment, dt.UTC)
 
 
-def sweep(**params):
-    state = orphan_cleanup(return_state=True, **params)
+def sweep(now=None, **params):
+    """The flow, with the grace period measured from `now` (not a parameter: see measured_at)."""
+    with measured_at(now) if now else contextlib.nullcontext():
+        state = orphan_cleanup(return_state=True, **params)
     return state, state.result(raise_on_failure=False)
 
 
@@ -364,3 +367,21 @@ def test_episode_urls_protect_objects_without_asset_rows(env):
     assert state.is_completed(), state.message
     assert counts(report)["live"] == 22 and report.deleted == 1
     assert set(listing()) == live | legacy
+
+
+def test_the_clock_is_not_a_parameter_and_the_run_is_named_after_the_bucket(env):
+    from prefect.utilities.callables import parameter_schema
+
+    assert "now" not in parameter_schema(orphan_cleanup.fn).model_dump()["properties"]
+    put("episode-thumbnails/mv-clock/ep1_thumb.webp")  # written just now: inside the grace
+    state, report = sweep(grace_hours=1)
+    assert counts(report).get("orphan", 0) == 0  # the real clock: too young to be an orphan
+    state, report = sweep(grace_hours=1, now=dt.datetime.now(dt.UTC) + dt.timedelta(hours=2))
+    assert counts(report)["orphan"] == 1  # measured from two hours later, it is one
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(state.state_details.flow_run_id)
+    assert run.name == f"sweep-{env['S3_BUCKET_NAME']}-dry-run"
+    assert "now" not in run.parameters

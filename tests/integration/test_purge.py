@@ -69,6 +69,14 @@ def test_deleting_an_imported_movie_removes_exactly_its_objects(env):
     assert count(Movie, id="mv-gone") == count(Episode, movie_id="mv-gone") == 0
     assert count(Asset) == 4 and count(Movie) == 1
     assert count(PurgeItem) == 0
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:  # the purge run is named after the movie
+        named = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=["purge-movie-mv-gone"]))
+        )
+    assert len(named) == 1 and named[0].parameters["keys"]
     # The temporary URLs go with the movie; another movie's manifest stays.
     assert count(StoredManifest, movie_id="mv-gone") == 0
     assert count(StoredManifest, movie_id="mv-keep") == 1
