@@ -69,15 +69,18 @@ def markdown(
 
 
 class AssetLine(BaseModel):
+    """One asset's row in reports and table artifacts: what failed and why come before the
+    key, where the UI does not clip them (publish() also puts failed rows first)."""
+
     movie_id: str
     episode: int
     kind: str
     status: str
+    error: str | None = None
+    attempts: int = 0
     key: str | None = None
     source_bytes: int | None = None
     bytes: int | None = None
-    attempts: int = 0
-    error: str | None = None
 
 
 class TransferReport(BaseModel):
