@@ -15,6 +15,10 @@ from typing import Any
 
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowFilter,
+    FlowFilterId,
     FlowRunFilter,
     FlowRunFilterEndTime,
     FlowRunFilterExpectedStartTime,
@@ -113,19 +117,38 @@ async def prefect_status(
         )
         # Skip runs scheduled for later: "recent" means what happened or is happening.
         runs = [r for r in runs if r.expected_start_time is None or r.expected_start_time <= now]
+        runs = runs[:recent]
+        flow_names, deployment_names = await _names(client, runs)
         return {
             "api_url": str(client.api_url),
             "pool": pool,
             "failed_since": since.isoformat(),
             "queues": sorted(rows, key=lambda r: r["priority"]),
-            "recent_runs": [_run(r) for r in runs[:recent]],
+            "recent_runs": [_run(r, flow_names, deployment_names) for r in runs],
         }
 
 
-def _run(run: Any) -> dict[str, Any]:
+async def _names(client: Any, runs: list[Any]) -> tuple[dict[Any, str], dict[Any, str]]:
+    """The flow and deployment names of `runs` (two requests, whatever their number)."""
+    flow_ids = list({r.flow_id for r in runs})
+    deployment_ids = list({r.deployment_id for r in runs if r.deployment_id})
+    flows = await client.read_flows(flow_filter=FlowFilter(id=FlowFilterId(any_=flow_ids)))
+    deployments = (
+        await client.read_deployments(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=deployment_ids))
+        )
+        if deployment_ids
+        else []
+    )
+    return {f.id: f.name for f in flows}, {d.id: d.name for d in deployments}
+
+
+def _run(run: Any, flow_names: dict[Any, str], deployment_names: dict[Any, str]) -> dict[str, Any]:
     state = run.state
     return {
         "id": str(run.id),
+        "flow": flow_names.get(run.flow_id),
+        "deployment": deployment_names.get(run.deployment_id),
         "name": run.name,
         "queue": run.work_queue_name,
         "state": state.name if state else None,

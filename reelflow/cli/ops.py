@@ -133,11 +133,17 @@ def _print_status(result: dict[str, Any]) -> None:
         out.print(table)
         if prefect["recent_runs"]:
             runs = Table(title="recent runs")
-            for column in ("run", "queue", "state", "started", "id"):
+            for column in ("flow", "deployment", "run", "queue", "state", "started", "id"):
                 runs.add_column(column)
             for r in prefect["recent_runs"]:
                 runs.add_row(
-                    r["name"], r["queue"] or "", r["state"] or "", r["start_time"] or "", r["id"]
+                    r["flow"] or "",
+                    r["deployment"] or "",
+                    r["name"],
+                    r["queue"] or "",
+                    r["state"] or "",
+                    r["start_time"] or "",
+                    r["id"],
                 )
             out.print(runs)
     assets = result["assets"]

@@ -103,6 +103,8 @@ def test_status_json_shows_the_run_and_the_assets(finished_import, stack_env):
     runs = {r["id"]: r for r in prefect["recent_runs"]}
     assert runs[finished_import.run_id]["state"] == "Completed"
     assert runs[finished_import.run_id]["queue"] == "critical"
+    assert runs[finished_import.run_id]["flow"] == "import-episodes"
+    assert runs[finished_import.run_id]["deployment"] == "import"
     assets = status["assets"]
     assert assets["counts"].get("stored", 0) >= 2 * EPISODES
 
