@@ -4,6 +4,12 @@ Chaining futures (`b.submit(a.submit(x))`) would park a pool thread in every dow
 while it waits for its upstream, starving the pool. Here the flow thread submits the next stage
 only when the previous one has finished, and at most `window` items are in flight, so a
 finished download is uploaded promptly instead of queueing behind every other download.
+
+Memory stays flat however many items pass: Prefect keeps every task run's state and result in
+the flow run's context (`FlowRunContext.run_results`, keyed by id(result), so that a result
+passed on to another task is linked to the run that made it). Once an item has left its last
+stage nothing will be passed on, so its entries are dropped: at 20,000 assets they were
+~9 KB each, and the import's peak RSS grew with the run.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from prefect import Task
+from prefect.context import FlowRunContext
 from prefect.futures import PrefectFuture
 
 __all__ = ["StageResult", "run_pipeline"]
@@ -42,8 +49,10 @@ def run_pipeline(
     pending = list(enumerate(items))
     pending.reverse()
     inputs: dict[int, Any] = {}
+    carried: dict[int, list[Any]] = {}  # the results an item's stages returned so far
     results: dict[int, StageResult] = {}
     in_flight = 0
+    context = FlowRunContext.get()
 
     def launch(index: int, stage: int, value: Any) -> None:
         task, extra = stages[stage]
@@ -64,6 +73,7 @@ def run_pipeline(
         future.wait()  # done already; pins the final state locally, no API round trip
         state = future.state
         value = state.result(raise_on_failure=False) if state.is_completed() else None
+        carried.setdefault(index, []).append(value)
         if state.is_completed() and stage + 1 < len(stages):
             launch(index, stage + 1, value)
             continue
@@ -80,6 +90,9 @@ def run_pipeline(
                 error=error,
             )
         results[index] = result
+        if context is not None:  # the item is done: nothing of it is passed on any more
+            for done in [*carried.pop(index, []), result.error]:
+                context.run_results.pop(id(done), None)
         in_flight -= 1
         if on_done is not None:
             on_done(result)
