@@ -45,7 +45,7 @@ def _publish(report: TransferReport) -> None:
         report.headline(),
         [report.counts()],
         table_key="backfill-report",
-        table=[line.model_dump() for line in report.lines],
+        table=report.lines,
     )
 
 

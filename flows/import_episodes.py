@@ -95,7 +95,7 @@ def import_episodes(
         report.headline(),
         [report.counts()],
         table_key=artifact_key("import-report", manifest.movie_id),
-        table=[line.model_dump() for line in report.lines],
+        table=report.lines,
     )
     return finish(report, errors=report.failure_messages())
 

@@ -15,6 +15,7 @@ from prefect import get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
+from pydantic import BaseModel
 
 from reelflow.core.reports import Verdict, markdown
 
@@ -53,6 +54,10 @@ def finish(report: R, *, errors: Sequence[str] = ()) -> State[R]:
     return Failed(name=report.verdict, message=headline, data=report)
 
 
+def _status(row: Mapping[str, Any] | BaseModel) -> Any:
+    return getattr(row, "status", None) if isinstance(row, BaseModel) else row.get("status")
+
+
 def publish(
     key: str,
     title: str,
@@ -60,15 +65,17 @@ def publish(
     *tables: Sequence[Mapping[str, Any]],
     notes: Sequence[str] = (),
     table_key: str | None = None,
-    table: Sequence[Mapping[str, Any]] = (),
+    table: Sequence[Mapping[str, Any] | BaseModel] = (),
 ) -> None:
-    """A markdown artifact under `key` and, when `table` has rows, a table artifact."""
+    """A markdown artifact under `key` and, when `table` has rows, a table artifact (failed
+    rows first, at most TABLE_ROWS; only those are turned into dicts)."""
     if table_key and table:
-        rows = sorted((dict(row) for row in table), key=lambda row: row.get("status") != "failed")
+        chosen = sorted(table, key=lambda row: _status(row) != "failed")[:TABLE_ROWS]
+        rows = [row.model_dump() if isinstance(row, BaseModel) else dict(row) for row in chosen]
         description = headline
-        if len(rows) > TABLE_ROWS:
-            description += f" (table: the first {TABLE_ROWS} of {len(rows)} rows, failed first)"
-        create_table_artifact(key=table_key, table=rows[:TABLE_ROWS], description=description)
+        if len(table) > TABLE_ROWS:
+            description += f" (table: the first {TABLE_ROWS} of {len(table)} rows, failed first)"
+        create_table_artifact(key=table_key, table=rows, description=description)
     create_markdown_artifact(
         key=key, markdown=markdown(title, headline, *tables, notes=notes), description=headline
     )
