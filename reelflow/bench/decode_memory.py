@@ -31,6 +31,7 @@ CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("png-rgb", "PNG", "RGB", {}),
     ("png-rgba", "PNG", "RGBA", {}),
     ("png-p", "PNG", "P", {}),
+    ("png-p-transparent", "PNG", "PA", {}),
     ("png-l", "PNG", "L", {}),
     ("png-la", "PNG", "LA", {}),
     ("png-16bit", "PNG", "I;16", {}),
@@ -100,6 +101,10 @@ def _make(path: Path, fmt: str, mode: str, size: tuple[int, int], options: dict[
     im = Image.fromarray(seed, "RGBA").resize(size, Image.Resampling.BILINEAR)
     if mode == "P":
         im = im.convert("RGB").quantize(256)
+    elif mode == "PA":  # a palette image with a transparent entry (tRNS): decodes to RGBA
+        im = im.convert("RGB").quantize(256)
+        im.info["transparency"] = 0
+        mode = "P"
     elif mode == "I;16":
         grey = np.asarray(im.convert("L"), dtype=np.uint16) * 257
         im = Image.frombytes("I;16", size, grey.astype("<u2").tobytes())

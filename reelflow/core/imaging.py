@@ -111,7 +111,7 @@ VIPS_MAX_PIXELS = 16_000_000
 DECODE_BYTES_PER_PIXEL: dict[str, float] = {
     "1": 3.0,
     "L": 3.0,
-    "P": 7.5,
+    "P": 10.5,  # a palette with transparency becomes RGBA before resampling
     "LA": 10.5,
     "PA": 10.5,
     "RGB": 6.5,
