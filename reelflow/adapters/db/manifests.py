@@ -16,7 +16,13 @@ from sqlalchemy.engine import Engine
 from reelflow.adapters.db.engine import db_errors, insert_for
 from reelflow.adapters.db.schema import StoredManifest, utcnow
 from reelflow.core.errors import ManifestNotFound
-from reelflow.core.manifest import Manifest, ManifestRef, canonical_json, parse_manifest
+from reelflow.core.manifest import (
+    Manifest,
+    ManifestRef,
+    canonical_json,
+    manifest_ref,
+    parse_manifest,
+)
 
 __all__ = ["load_manifest", "save_manifest"]
 
@@ -25,11 +31,7 @@ __all__ = ["load_manifest", "save_manifest"]
 def save_manifest(engine: Engine, manifest: Manifest) -> ManifestRef:
     """Store `manifest` (once, whoever saves it first) and return its reference."""
     body = canonical_json(manifest)
-    ref = ManifestRef(
-        movie_id=manifest.movie_id,
-        sha256=hashlib.sha256(body.encode("utf-8")).hexdigest(),
-        episodes=len(manifest.episodes),
-    )
+    ref = manifest_ref(manifest, body)
     with engine.begin() as conn:
         ins = insert_for(conn, StoredManifest.__table__).values(
             sha256=ref.sha256,
@@ -57,7 +59,6 @@ def load_manifest(engine: Engine, ref: ManifestRef) -> Manifest:
     manifest = parse_manifest(json.loads(body))
     if manifest.movie_id != ref.movie_id:
         raise ManifestNotFound(
-            f"stored manifest {ref.sha256[:12]} is of movie {manifest.movie_id}, "
-            f"not {ref.movie_id}"
+            f"stored manifest {ref.sha256[:12]} is of movie {manifest.movie_id}, not {ref.movie_id}"
         )
     return manifest
