@@ -77,6 +77,31 @@ class Settings(BaseSettings):
     retry_jitter: float = Field(default=0.3, ge=0, le=1, alias="REELFLOW_RETRY_JITTER")
     retry_after_cap: float = Field(default=60.0, ge=0, alias="REELFLOW_RETRY_AFTER_CAP")
 
+    # --- Outages: S3, the database or an origin host down for everyone (reelflow.core.outage) ---
+    outage_threshold: int = Field(
+        default=3,
+        ge=1,
+        le=100,
+        alias="REELFLOW_OUTAGE_THRESHOLD",
+        description="Transient failures in a row (S3, the database, or connections to one "
+        "origin host) that mean the dependency is down: assets then wait for it instead of "
+        "spending their retries",
+    )
+    outage_probe_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        alias="REELFLOW_OUTAGE_PROBE_SECONDS",
+        description="While a dependency is down, one request probes it this often",
+    )
+    outage_max_wait: float = Field(
+        default=120.0,
+        ge=0,
+        alias="REELFLOW_OUTAGE_MAX_WAIT",
+        description="How long assets wait for a dependency that is down before they fail, "
+        "with a message naming it (seconds; 0 turns waiting off)",
+    )
+
     # --- Safe fetching ---
     fetch_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -7,7 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
-from reelflow.adapters.http.fetch import fetch_to_file
+from reelflow.adapters.http.fetch import FetchResult, fetch_to_file
 from reelflow.adapters.slots import origin_slot
 from reelflow.core.errors import OriginThrottled
 from reelflow.core.models import AssetJob, Downloaded
@@ -15,6 +15,7 @@ from reelflow.core.urlguard import FetchPolicy, redact
 from reelflow.services import resources
 from reelflow.settings import get_settings
 from tasks.log import run_logger
+from tasks.outage import origin, ride_out
 from tasks.retry import attempt_number, io_task, step_failures
 from tasks.spool import spool_errors, wait_for_space
 
@@ -37,14 +38,20 @@ def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
                 open(path, "wb") as dest,
                 origin_slot(job.source_url, settings),
             ):
-                result = fetch_to_file(
-                    job.source_url,
-                    dest,
-                    max_bytes=max_bytes,
-                    policy=policy,
-                    client=resources.http_client(policy),
-                    retry_after_cap=settings.retry_after_cap,
-                )
+
+                def fetch() -> FetchResult:
+                    dest.seek(0)  # a call after waiting out an outage starts afresh
+                    dest.truncate()
+                    return fetch_to_file(
+                        job.source_url,
+                        dest,
+                        max_bytes=max_bytes,
+                        policy=policy,
+                        client=resources.http_client(policy),
+                        retry_after_cap=settings.retry_after_cap,
+                    )
+
+                result = ride_out(origin(job.source_url), fetch)
         except OriginThrottled as exc:
             path.unlink(missing_ok=True)
             if exc.retry_after and attempt_number() <= settings.retries:

@@ -7,13 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 from reelflow.adapters import s3
 from reelflow.core.models import AssetJob
 from reelflow.services import resources
+from tasks.outage import ride_out
 from tasks.retry import io_task
 
 
 def _verified(job: AssetJob) -> bool:
     if not (job.known_bucket and job.known_key and job.known_sha256):
         return False
-    found = s3.head_sha256(resources.s3_client(), job.known_bucket, job.known_key)
+    bucket, key = job.known_bucket, job.known_key
+    found = ride_out("s3", lambda: s3.head_sha256(resources.s3_client(), bucket, key))
     return found == job.known_sha256
 
 

@@ -1,10 +1,14 @@
-"""A circuit breaker: after one failure, stop calling a dependency for a cooldown. Pure.
+"""A circuit breaker: after `threshold` consecutive failures (one by default), stop calling a
+dependency for a cooldown. Pure.
 
-    closed --failure--> open --cooldown elapsed, next caller--> half-open (one probe)
+    closed --threshold-th failure in a row--> open --cooldown elapsed, next caller--> half-open
+    (one probe)
     half-open --probe succeeds--> closed          half-open --probe fails--> open
 
 While open, `allow()` answers False at once, so a dead dependency costs no time per request;
-only the probe pays a (short) timeout once per cooldown. `on_change(old, new, reason)` is called
+only the probe pays a (short) timeout once per cooldown. `outage_seconds()` says how long the
+dependency has been failing: from the failure that opened the breaker until a success closes it,
+half-open probes that fail included. `on_change(old, new, reason)` is called
 once per state change, never per request. Counters say what happened: the tests assert on them
 (e.g. no attempt was made while open) instead of timing anything.
 """
@@ -38,22 +42,35 @@ class Breaker:
         self,
         cooldown: float,
         *,
+        threshold: int = 1,
         clock: Callable[[], float] = time.monotonic,
         on_change: OnChange | None = None,
     ) -> None:
         if cooldown <= 0:
             raise ValueError(f"cooldown must be positive, got {cooldown}")
+        if threshold < 1:
+            raise ValueError(f"threshold must be at least 1, got {threshold}")
         self.cooldown = cooldown
+        self.threshold = threshold
         self._clock = clock
         self._on_change = on_change
         self._lock = threading.Lock()
         self._state: State = "closed"
         self._since = 0.0  # when it opened, or when the half-open probe started
+        self._in_a_row = 0  # consecutive failures while closed
+        self._outage_start: float | None = None  # the failure that opened it; None when closed
         self._attempts = self._skipped = self._failures = self._successes = self._opened = 0
 
     @property
     def state(self) -> State:
         return self._state
+
+    def outage_seconds(self) -> float:
+        """How long the dependency has been down (0 while closed)."""
+        with self._lock:
+            if self._outage_start is None:
+                return 0.0
+            return max(0.0, self._clock() - self._outage_start)
 
     def stats(self) -> BreakerStats:
         with self._lock:
@@ -93,6 +110,8 @@ class Breaker:
         change: tuple[State, State, str] | None = None
         with self._lock:
             self._successes += 1
+            self._in_a_row = 0
+            self._outage_start = None
             if self._state != "closed":
                 change = (self._state, "closed", "the probe succeeded")
                 self._state = "closed"
@@ -103,10 +122,17 @@ class Breaker:
         change: tuple[State, State, str] | None = None
         with self._lock:
             self._failures += 1
+            if self._state == "closed":
+                self._in_a_row += 1
+                if self._in_a_row < self.threshold:
+                    return
             if self._state != "open":
                 change = (self._state, "open", reason)
                 self._opened += 1
-            self._state, self._since = "open", self._clock()
+            now = self._clock()
+            if self._outage_start is None:
+                self._outage_start = now
+            self._state, self._since = "open", now
         if change:
             self._notify(*change)
 

@@ -6,6 +6,8 @@ narrow.
     │                             (step, error, attempts) and is retryable as its cause was
     ├── TransientError            retry with backoff; may carry retry_after (seconds)
     │   ├── OriginUnavailable     connect error, timeout, reset, truncated body, HTTP 5xx/408
+    │   │   └── OriginUnreachable the host refused or did not take the connection: down for
+    │   │                         every asset on it (reelflow.core.outage rides it out)
     │   ├── OriginThrottled       HTTP 429 (retry_after from Retry-After)
     │   ├── StorageUnavailable    S3 throttling, S3 5xx, S3 connection errors
     │   ├── DatabaseUnavailable   the database connection failed or was lost (no SQL, no
@@ -63,6 +65,7 @@ __all__ = [
     "OriginRejected",
     "OriginThrottled",
     "OriginUnavailable",
+    "OriginUnreachable",
     "PrefectUnavailable",
     "ReelflowError",
     "SchemaOutdated",
@@ -132,6 +135,11 @@ class TransientError(ReelflowError):
 
 class OriginUnavailable(TransientError):
     """The source could not be fetched this time (network, timeout, 5xx, 408)."""
+
+
+class OriginUnreachable(OriginUnavailable):
+    """The origin host refused the connection or did not take it in time: it is down for
+    every asset on it, not just for this one."""
 
 
 class OriginThrottled(TransientError):

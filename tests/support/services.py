@@ -55,50 +55,73 @@ def postgres_server() -> Iterator[str]:
         if _try_connect(dsn):
             yield dsn
             return
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        raise RuntimeError(
-            "PostgreSQL is needed: none answered at "
-            f"{_pg_dsn_candidates()} and initdb/pg_ctl are not installed "
-            "(install Debian's postgresql package or set REELFLOW_TEST_PG_DSN)"
-        )
-    from reelflow.devtools.s3server import free_port
-
-    datadir = tempfile.mkdtemp(prefix="reelflow-pg-")
-    port = free_port()
-    run_as: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses to run as root
-        shutil.chown(datadir, "postgres")
-        run_as = ["runuser", "-u", "postgres", "--"]
-    subprocess.run(
-        [*run_as, initdb, "-D", datadir, "-U", "postgres", "-A", "trust"],
-        check=True,
-        capture_output=True,
-    )
-    subprocess.run(
-        [
-            *run_as,
-            pg_ctl,
-            "-D",
-            datadir,
-            "-o",
-            f"-p {port} -k {datadir} -h 127.0.0.1",
-            "-l",
-            f"{datadir}/log",
-            "-w",
-            "start",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    dsn = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    server = PostgresProcess()
     try:
-        yield dsn
+        yield server.start().admin_dsn
     finally:
+        server.destroy()
+
+
+class PostgresProcess:
+    """A PostgreSQL of the tests' own, from the installed binaries (initdb, pg_ctl), on a free
+    port: one a test may stop and start again on the same port, as an outage would."""
+
+    def __init__(self) -> None:
+        from reelflow.devtools.s3server import free_port
+
+        initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        if not (initdb and pg_ctl):
+            raise RuntimeError(
+                "PostgreSQL is needed: none answered at "
+                f"{_pg_dsn_candidates()} and initdb/pg_ctl are not installed "
+                "(install Debian's postgresql package or set REELFLOW_TEST_PG_DSN)"
+            )
+        self.pg_ctl = pg_ctl
+        self.datadir = tempfile.mkdtemp(prefix="reelflow-pg-")
+        self.port = free_port()
+        self.run_as: list[str] = []
+        if os.geteuid() == 0:  # initdb refuses to run as root
+            shutil.chown(self.datadir, "postgres")
+            self.run_as = ["runuser", "-u", "postgres", "--"]
         subprocess.run(
-            [*run_as, pg_ctl, "-D", datadir, "-m", "immediate", "stop"], capture_output=True
+            [*self.run_as, initdb, "-D", self.datadir, "-U", "postgres", "-A", "trust"],
+            check=True,
+            capture_output=True,
         )
-        shutil.rmtree(datadir, ignore_errors=True)
+
+    @property
+    def admin_dsn(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def start(self) -> PostgresProcess:
+        subprocess.run(
+            [
+                *self.run_as,
+                self.pg_ctl,
+                "-D",
+                self.datadir,
+                "-o",
+                f"-p {self.port} -k {self.datadir} -h 127.0.0.1",
+                "-l",
+                f"{self.datadir}/log",
+                "-w",
+                "start",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        return self
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop it (fast: connections are cut, as when a database goes down)."""
+        subprocess.run(
+            [*self.run_as, self.pg_ctl, "-D", self.datadir, "-m", mode, "-w", "stop"],
+            capture_output=True,
+        )
+
+    def destroy(self) -> None:
+        self.stop("immediate")
+        shutil.rmtree(self.datadir, ignore_errors=True)
 
 
 @contextmanager

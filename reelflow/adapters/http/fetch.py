@@ -23,6 +23,7 @@ from reelflow.core.errors import (
     OriginRejected,
     OriginThrottled,
     OriginUnavailable,
+    OriginUnreachable,
     TooLarge,
 )
 from reelflow.core.urlguard import FetchPolicy, check_url, redact
@@ -143,8 +144,19 @@ def _fetch(
             raise OriginRejected(
                 f"{shown}: redirect to an invalid Location ({type(exc).__name__}: {exc})"
             ) from None
+        except httpx.ConnectTimeout as exc:
+            raise OriginUnreachable(
+                f"{shown}: timed out connecting ({type(exc).__name__})"
+            ) from exc
         except httpx.TimeoutException as exc:
             raise OriginUnavailable(f"{shown}: timed out ({type(exc).__name__})") from exc
+        except httpx.ConnectError as exc:
+            # A refused or unroutable connection: the host is down for every asset on it. A
+            # failed name lookup stays OriginUnavailable (most often a bad host name).
+            down: type[OriginUnavailable] = (
+                OriginUnavailable if "cannot resolve" in str(exc) else OriginUnreachable
+            )
+            raise down(f"{shown}: {type(exc).__name__}: {exc}") from exc
         except httpx.TransportError as exc:
             raise OriginUnavailable(f"{shown}: {type(exc).__name__}: {exc}") from exc
         try:
