@@ -86,17 +86,29 @@ def backfill(
     )
     outcomes: list[AssetOutcome] = []
     after_id, batches = 0, 0
+    unrecorded, stopped = 0, ""
     while len(outcomes) < limit:
-        claimed = claim_backfill(after_id, min(batch_size, limit - len(outcomes)))
+        claim = claim_backfill(after_id, min(batch_size, limit - len(outcomes)), return_state=True)
+        if not claim.is_completed():  # the database went away between batches: report
+            stopped = str(claim.result(raise_on_failure=False))
+            break
+        claimed = claim.result()
         if not claimed.items:
             break
         after_id, batches = claimed.last_id, batches + 1
         progress.total = max(progress.total, progress.done + len(claimed.items))
         logger.info("Batch %d: %d assets claimed", batches, len(claimed.items))
         try:
-            outcomes += transfer_assets(claimed.jobs, settings, progress)
+            moved = transfer_assets(claimed.jobs, settings, progress)
         finally:
-            release_backfill(claimed.asset_ids)
+            # Claims the database cannot release now lapse after CLAIM_TTL.
+            released = release_backfill(claimed.asset_ids, return_state=True)
+        outcomes += moved.outcomes
+        unrecorded += moved.unrecorded
+        stopped = moved.unrecorded_reason
+        if stopped or not released.is_completed():
+            stopped = stopped or str(released.result(raise_on_failure=False))
+            break
 
     report = transfer_report(
         outcomes,
@@ -106,6 +118,8 @@ def backfill(
         bucket=settings.s3_bucket_name,
         seconds=time.monotonic() - started,
         max_lines=MAX_REPORT_LINES,
+        unrecorded=unrecorded,
+        unrecorded_reason=stopped,
     )
     _publish(report)
     return finish(report, errors=report.failure_messages())

@@ -80,14 +80,16 @@ def import_episodes(
         key=artifact_key("import", manifest.movie_id),
         description=f"Assets of movie {manifest.movie_id} imported",
     )
-    outcomes = transfer_assets(jobs, settings, progress)
+    moved = transfer_assets(jobs, settings, progress)
     report = transfer_report(
-        outcomes,
+        moved.outcomes,
         run="import",
         movie_id=manifest.movie_id,
         episodes=len(manifest.episodes),
         bucket=settings.s3_bucket_name,
         seconds=time.monotonic() - started,
+        unrecorded=moved.unrecorded,
+        unrecorded_reason=moved.unrecorded_reason,
     )
     publish(
         artifact_key("import-summary", manifest.movie_id),
@@ -98,4 +100,3 @@ def import_episodes(
         table=report.lines,
     )
     return finish(report, errors=report.failure_messages())
-

@@ -8,6 +8,7 @@ from typing import Any
 from reelflow.adapters.db import claims
 from reelflow.core.models import AssetJob
 from reelflow.services import resources
+from tasks.outage import ride_out
 from tasks.retry import io_task
 
 
@@ -41,10 +42,13 @@ def list_backfill(limit: int) -> list[dict[str, Any]]:
 @io_task("claim-backfill")
 def claim_backfill(after_id: int, limit: int) -> Claimed:
     """Claim up to `limit` assets (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
-    items, last_id = claims.claim_backfill(resources.engine(), after_id=after_id, limit=limit)
+    items, last_id = ride_out(
+        "database",
+        lambda: claims.claim_backfill(resources.engine(), after_id=after_id, limit=limit),
+    )
     return Claimed(items=tuple(items), last_id=last_id)
 
 
 @io_task("release-backfill")
 def release_backfill(asset_ids: list[int]) -> None:
-    claims.release_claims(resources.engine(), asset_ids)
+    ride_out("database", lambda: claims.release_claims(resources.engine(), asset_ids))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from tasks.transfer import transfer_asset
 from tasks.upload import upload_asset
 from tasks.verify import verify_stored
 
-__all__ = ["transfer_assets"]
+__all__ = ["Transferred", "transfer_assets"]
 
 VERIFY_BATCH = 500
 
@@ -57,10 +58,24 @@ def _outcome(result: StageResult) -> AssetOutcome:
     )
 
 
+@dataclass(frozen=True)
+class Transferred:
+    """One outcome per job, and the failures the database could not take at the end."""
+
+    outcomes: list[AssetOutcome]
+    unrecorded: int = 0
+    unrecorded_reason: str = ""
+
+
 def transfer_assets(
     jobs: Sequence[AssetJob], settings: Settings, progress: Progress
-) -> list[AssetOutcome]:
-    """Bring every job's asset into S3 (or prove it is there); return one outcome per job."""
+) -> Transferred:
+    """Bring every job's asset into S3 (or prove it is there); one outcome per job.
+
+    The run reports even when the database is down at the end: failures it cannot record are
+    counted (`unrecorded`) instead of failing the run before its summary. Those assets stay as
+    they were (pending, or failed from an earlier run), and the next import or backfill adopts
+    them: an object already in S3 with the same sha256 is not uploaded again."""
     known = [job for job in jobs if job.known_key]
     verified: dict[AssetJob, bool] = {}
     for start in range(0, len(known), VERIFY_BATCH):
@@ -98,6 +113,10 @@ def transfer_assets(
     outcomes += [_outcome(result) for result in results]
 
     failures = [(o.job, o.error or "", o.attempts) for o in outcomes if o.status == "failed"]
-    if failures:
-        record_failures(failures)
-    return outcomes
+    if not failures:
+        return Transferred(outcomes)
+    state = record_failures(failures, return_state=True)
+    if state.is_completed():
+        return Transferred(outcomes)
+    error = state.result(raise_on_failure=False)
+    return Transferred(outcomes, len(failures), str(error) if error else state.message or "")

@@ -99,6 +99,11 @@ class TransferReport(BaseModel):
     source_bytes: int = 0
     stored_bytes: int = 0
     batches: int = 0  # claim batches (backfill)
+    # Outcomes the database could not take at the end (it was down): the assets stay pending
+    # or failed as they were, and the next import or backfill adopts them (an object already
+    # in S3 with the same sha256 is not uploaded again).
+    unrecorded: int = 0
+    unrecorded_reason: str = ""
     bucket: str = ""
     seconds: float = 0.0
     lines: list[AssetLine] = Field(default_factory=list)
@@ -123,12 +128,20 @@ class TransferReport(BaseModel):
         who = f"movie {self.movie_id}: {self.assets} assets"
         if self.run == "backfill":
             who = f"Backfill: {self.assets} assets claimed"
-        return (
+        text = (
             f"{who} - {self.stored} stored "
             f"({self.uploaded} uploaded), {self.skipped} already stored, {self.failed} failed; "
             f"{self.source_bytes / 1e6:.2f} MB in -> {self.stored_bytes / 1e6:.2f} MB stored "
             f"({self.percent_saved:.1f}% smaller) in {self.seconds:.1f}s"
         )
+        if self.unrecorded:
+            text += (
+                f"; {self.unrecorded} failures not recorded ({self.unrecorded_reason}): "
+                "the next import or backfill adopts those assets"
+            )
+        elif self.unrecorded_reason:
+            text += f"; stopped early ({self.unrecorded_reason})"
+        return text
 
     def failure_messages(self) -> list[str]:
         return [
@@ -149,6 +162,8 @@ class TransferReport(BaseModel):
             "already stored": self.skipped,
             "failed": self.failed,
         }
+        if self.unrecorded:
+            row["not recorded"] = self.unrecorded
         if self.run == "backfill":
             row["batches"] = self.batches
         row |= {"MB in": round(self.source_bytes / 1e6, 2), "seconds": self.seconds}
@@ -180,6 +195,8 @@ def transfer_report(
     candidates: int = 0,
     batches: int = 0,
     max_lines: int | None = None,
+    unrecorded: int = 0,
+    unrecorded_reason: str = "",
 ) -> TransferReport:
     """Counts, bytes and one line per asset (failures first when lines are capped)."""
     counts = Counter(outcome.status for outcome in outcomes)
@@ -200,6 +217,8 @@ def transfer_report(
         source_bytes=sum(o.source_bytes or 0 for o in moved),
         stored_bytes=sum(o.bytes or 0 for o in moved),
         batches=batches,
+        unrecorded=unrecorded,
+        unrecorded_reason=unrecorded_reason,
         bucket=bucket,
         seconds=round(seconds, 3),
         lines=[_line(o) for o in by_asset],

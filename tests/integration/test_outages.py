@@ -143,3 +143,40 @@ def test_an_origin_host_that_refuses_connections_for_a_while_fails_no_asset(env)
     gates = gates_of_run(state.state_details.flow_run_id)
     host = gates["origin:127.0.0.1"]
     assert host.waits >= 1 and host.breaker.stats().opened >= 1
+
+
+def test_the_database_down_at_the_end_still_gives_the_summary_and_the_next_run_adopts(
+    own_postgres, monkeypatch
+):
+    """PostgreSQL goes away mid-run and stays away past the wait: the run still ends with its
+    report (not a bare OperationalError), each failure says the connection was refused, and
+    the next run adopts what was uploaded without uploading it again."""
+    monkeypatch.setenv("REELFLOW_OUTAGE_MAX_WAIT", "1")
+    monkeypatch.setenv("REELFLOW_OUTAGE_PROBE_SECONDS", "0.5")
+    reset()
+    with Origin() as origin:
+        manifest = _slow_movie(origin, "mv-pg-gone")
+        outage = Outage(lambda: origin.requests() >= 16, own_postgres.stop, lambda: None, 0)
+        outage.start()
+        try:
+            state, report = run_import(manifest)
+        finally:
+            outage.cancel()
+            outage.join(30)
+        assert outage.began is not None, "the database went away mid-run"
+        assert state.is_failed()
+        assert report.failed > 0 and report.unrecorded == report.failed
+        assert "not recorded" in report.headline() and "adopts" in report.headline()
+        for line in report.lines:
+            if line.status == "failed":
+                assert "connection refused" in (line.error or "").lower(), line.error
+        in_s3 = len(objects("episode-"))
+
+        own_postgres.start()
+        reset()
+        state, again = run_import(manifest)
+    assert state.is_completed(), state.message
+    assert again.failed == 0 and again.stored + again.skipped == 2 * EPISODES
+    assert again.uploaded == 2 * EPISODES - in_s3, "what was already uploaded is not re-sent"
+    _, assets = db_state("mv-pg-gone")
+    assert {a.status for a in assets.values()} == {"stored"}
