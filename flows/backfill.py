@@ -32,6 +32,7 @@ from reelflow.core.models import AssetOutcome
 from reelflow.core.reports import AssetLine, TransferReport, transfer_report
 from reelflow.settings import get_settings
 from tasks.backfill import claim_backfill, count_backfill, list_backfill, release_backfill
+from tasks.lease import holding, new_holder, take_movie_leases
 
 __all__ = ["backfill"]
 
@@ -87,6 +88,7 @@ def backfill(
     outcomes: list[AssetOutcome] = []
     after_id, batches = 0, 0
     unrecorded, stopped = 0, ""
+    holder = new_holder()
     while len(outcomes) < limit:
         claim = claim_backfill(after_id, min(batch_size, limit - len(outcomes)), return_state=True)
         if not claim.is_completed():  # the database went away between batches: report
@@ -98,11 +100,20 @@ def backfill(
         after_id, batches = claimed.last_id, batches + 1
         progress.total = max(progress.total, progress.done + len(claimed.items))
         logger.info("Batch %d: %d assets claimed", batches, len(claimed.items))
+        # Movies an import (or another backfill) is working on are left to it.
+        movies = sorted({job.movie_id for job in claimed.jobs})
+        taken = set(take_movie_leases(movies, holder, backfill_name(), wait=False))
+        busy = [asset_id for asset_id, job in claimed.items if job.movie_id not in taken]
+        if busy:
+            release_backfill(busy, untouched=True)
+            progress.total -= len(busy)
+        mine = [(asset_id, job) for asset_id, job in claimed.items if job.movie_id in taken]
         try:
-            moved = transfer_assets(claimed.jobs, settings, progress)
+            with holding(sorted(taken), holder):
+                moved = transfer_assets([job for _, job in mine], settings, progress)
         finally:
             # Claims the database cannot release now lapse after CLAIM_TTL.
-            released = release_backfill(claimed.asset_ids, return_state=True)
+            released = release_backfill([asset_id for asset_id, _ in mine], return_state=True)
         outcomes += moved.outcomes
         unrecorded += moved.unrecorded
         stopped = moved.unrecorded_reason

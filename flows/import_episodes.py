@@ -2,7 +2,9 @@
 
 0. load the manifest the submit step stored (the run's parameter is its ManifestRef; a small
    manifest typed into the Prefect UI form can be passed inline instead);
-1. upsert every episode with its temporary URLs (one transaction: the "instant" step);
+1. take the movie's lease (tasks/lease.py: one import or backfill per movie at a time; a second
+   one exits saying which run has the movie), then upsert every episode with its temporary
+   URLs (one transaction: the "instant" step);
 2. skip assets the database records as stored from the same source, once S3 confirms the sha256;
 3. move the rest through download -> prepare -> upload -> record, `import_concurrency` at a time,
    each step a task run with its own retries (transient errors only, backoff with jitter);
@@ -25,6 +27,7 @@ from reelflow.core.manifest import Manifest, ManifestRef
 from reelflow.core.reports import TransferReport, transfer_report
 from reelflow.settings import get_settings
 from tasks.episodes import load_manifest, upsert_episodes
+from tasks.lease import holding, new_holder, take_movie_leases
 
 __all__ = ["import_episodes"]
 
@@ -71,16 +74,20 @@ def import_episodes(
     if manifest is None:
         assert manifest_ref is not None
         manifest = load_manifest(manifest_ref)
-    jobs = upsert_episodes(manifest)
-    get_run_logger().info(
-        "Recorded %d episodes; %d assets to check", len(manifest.episodes), len(jobs)
-    )
-    progress = Progress(
-        len(jobs),
-        key=artifact_key("import", manifest.movie_id),
-        description=f"Assets of movie {manifest.movie_id} imported",
-    )
-    moved = transfer_assets(jobs, settings, progress)
+    # One run per movie at a time: a second import exits saying which run has the movie.
+    holder = new_holder()
+    take_movie_leases([manifest.movie_id], holder, _run_name())
+    with holding([manifest.movie_id], holder):
+        jobs = upsert_episodes(manifest)
+        get_run_logger().info(
+            "Recorded %d episodes; %d assets to check", len(manifest.episodes), len(jobs)
+        )
+        progress = Progress(
+            len(jobs),
+            key=artifact_key("import", manifest.movie_id),
+            description=f"Assets of movie {manifest.movie_id} imported",
+        )
+        moved = transfer_assets(jobs, settings, progress)
     report = transfer_report(
         moved.outcomes,
         run="import",

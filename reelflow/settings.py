@@ -102,6 +102,22 @@ class Settings(BaseSettings):
         "with a message naming it (seconds; 0 turns waiting off)",
     )
 
+    # --- One run per movie at a time (reelflow.adapters.db.leases) ---
+    movie_lease_seconds: float = Field(
+        default=120.0,
+        ge=10,
+        alias="REELFLOW_MOVIE_LEASE_SECONDS",
+        description="An import or backfill holds its movie's lease this long, renewing it "
+        "every third of it while it works; a crashed run's lease lapses after this",
+    )
+    movie_lease_wait: float = Field(
+        default=0.0,
+        ge=0,
+        alias="REELFLOW_MOVIE_LEASE_WAIT",
+        description="How long an import waits for a movie another run is working on before it "
+        "exits saying which run has it (0: exit at once)",
+    )
+
     # --- Safe fetching ---
     fetch_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list,

@@ -50,5 +50,9 @@ def claim_backfill(after_id: int, limit: int) -> Claimed:
 
 
 @io_task("release-backfill")
-def release_backfill(asset_ids: list[int]) -> None:
-    ride_out("database", lambda: claims.release_claims(resources.engine(), asset_ids))
+def release_backfill(asset_ids: list[int], untouched: bool = False) -> None:
+    """Give claims back; `untouched`: the batch did not start on them (their movie is busy)."""
+    ride_out(
+        "database",
+        lambda: claims.release_claims(resources.engine(), asset_ids, untouched=untouched),
+    )

@@ -86,7 +86,8 @@ def env(
     with resources.engine().begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE movies, episodes, assets, purge_queue, manifests RESTART IDENTITY CASCADE"
+                "TRUNCATE movies, episodes, assets, purge_queue, manifests, leases "
+                "RESTART IDENTITY CASCADE"
             )
         )
     s3.ensure_bucket(resources.s3_client(), bucket)

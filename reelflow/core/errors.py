@@ -23,6 +23,7 @@ narrow.
         ├── StorageRejected       S3 refused the request for good (access denied, no bucket)
         ├── DatabaseRejected      the database refused a statement for good (bad data)
         ├── SweepRefused          the orphan sweep's safety cap refused to delete
+        ├── MovieBusy             another run holds the movie's lease: nothing was done
         ├── StackError            the local stack (`reelflow up`) could not start
         ├── InputError            exit 2: bad input; nothing was changed
         │   ├── ManifestError     an import manifest that does not validate
@@ -61,6 +62,7 @@ __all__ = [
     "ManifestNotFound",
     "LocalResourceExhausted",
     "MissingCredentials",
+    "MovieBusy",
     "MovieNotFound",
     "OriginRejected",
     "OriginThrottled",
@@ -199,6 +201,10 @@ class SweepRefused(TerminalError):
     def __init__(self, reason: str, report: Any = None) -> None:
         super().__init__(reason)
         self.report = report
+
+
+class MovieBusy(TerminalError):
+    """Another import or backfill holds the movie's lease; this run did nothing."""
 
 
 class StackError(TerminalError):

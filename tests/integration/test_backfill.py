@@ -344,3 +344,25 @@ def test_cli_backfill_and_dry_run(env):
         fixed = runner.invoke(app, ["backfill"])
     assert fixed.exit_code == 0, fixed.output
     assert "2 stored" in fixed.output
+
+
+def test_backfill_leaves_a_movie_an_import_is_working_on_to_that_import(env):
+    from reelflow.adapters.db import leases
+    from tasks.lease import lease_name
+
+    with Origin() as origin:
+        run_import(serve_movie(origin, "mv-leased", 4, BROKEN))
+        serve_movie(origin, "mv-leased", 4)  # fixed, but an import holds the movie
+        leases.acquire(
+            resources.engine(), lease_name("mv-leased"), "other:1:x", label="import-mv-leased",
+            ttl=600,
+        )  # fmt: skip
+        origin.reset_log()
+        state, report = run_backfill()
+        assert origin.requests() == 0, "the busy movie was not fetched"
+    assert state.is_completed(), state.message
+    assert (report.stored, report.failed) == (0, 0)
+    rows = assets("mv-leased")
+    assert sorted(k for k, a in rows.items() if a.status == "failed") == sorted(BROKEN)
+    assert all(a.claimed_at is None for a in rows.values()), "claims given back untouched"
+    assert all("HTTP" in (a.last_error or "") for a in rows.values() if a.status == "failed")

@@ -190,10 +190,16 @@ def claim_backfill(
 
 
 @db_errors
-def release_claims(engine: Engine, asset_ids: Sequence[int]) -> None:
+def release_claims(engine: Engine, asset_ids: Sequence[int], *, untouched: bool = False) -> None:
     """Give claimed assets back (end of a backfill batch). An asset still pending was never
-    recorded (the batch was interrupted): it is marked failed, so the next run retries it."""
+    recorded (the batch was interrupted): it is marked failed, so the next run retries it.
+    `untouched`: the batch never started on them (another run holds their movie); only the
+    claim is dropped."""
     if not asset_ids:
+        return
+    if untouched:
+        with engine.begin() as conn:
+            conn.execute(update(Asset).where(Asset.id.in_(list(asset_ids))).values(claimed_at=None))
         return
     pending = Asset.status == "pending"
     with engine.begin() as conn:

@@ -7,6 +7,7 @@ Tables:
     assets    one row per (episode, kind): what is stored, where, and how it went
     manifests the manifests submitted for import, content-addressed by sha256: a flow run
               carries the address (reelflow.core.manifest.ManifestRef), not the manifest
+    leases    who works on a movie now: one import or backfill per movie at a time
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "Asset",
     "Base",
     "Episode",
+    "Lease",
     "Movie",
     "PurgeItem",
     "StoredManifest",
@@ -159,6 +161,19 @@ class StoredManifest(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, server_default=func.now()
     )
+
+
+class Lease(Base):
+    """A named lease ("movie:<id>") held by one run until `expires_at`, renewed while it
+    works; a crashed holder's lease lapses (reelflow.adapters.db.leases)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(200))  # host:pid:run id, unique per holder
+    label: Mapped[str] = mapped_column(String(200), default="")  # the run's name, for messages
+    acquired_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
 
 # kind -> (current URL column, last temporary URL column) on episodes

@@ -1,0 +1,116 @@
+"""One import or backfill per movie at a time: the movie's lease in our database.
+
+Two imports of one movie used to download and compress every asset twice and upload some
+objects twice. A run now takes the movie's lease first (`take_movie_leases`, a task: it shows in
+the UI), keeps it renewed from a background thread while it works (`holding`), and gives it
+back at the end. A run that dies stops renewing, so its lease lapses after
+REELFLOW_MOVIE_LEASE_SECONDS. The lease lives in our database, not in Prefect: two zero-config
+CLI imports each have a Prefect server of their own, but they share the database.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import partial
+
+from reelflow.adapters.db import leases
+from reelflow.core.errors import MovieBusy, ReelflowError
+from reelflow.services import resources
+from reelflow.settings import get_settings
+from tasks.log import run_logger
+from tasks.outage import ride_out
+from tasks.retry import io_task
+
+__all__ = ["holding", "lease_name", "new_holder", "take_movie_leases"]
+
+
+def lease_name(movie_id: str) -> str:
+    return f"movie:{movie_id}"
+
+
+def new_holder() -> str:
+    """A holder id unique to this run in this process: host, pid and a random part."""
+    return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _busy(movie_id: str, state: leases.LeaseState) -> MovieBusy:
+    who = state.label or state.holder
+    return MovieBusy(
+        f"movie {movie_id} is being worked on by {who} (its lease runs until "
+        f"{state.expires_at:%Y-%m-%d %H:%M:%S} UTC unless that run renews it): nothing was "
+        "done; run again when it has finished"
+    )
+
+
+@io_task("take-movie-leases")
+def take_movie_leases(
+    movie_ids: Sequence[str], holder: str, label: str, *, wait: bool = True
+) -> list[str]:
+    """Take each movie's lease; return the movies taken. With `wait`, wait up to
+    REELFLOW_MOVIE_LEASE_WAIT for a busy movie, then raise MovieBusy; without, skip it."""
+    settings = get_settings()
+    engine = resources.engine()
+    taken: list[str] = []
+    for movie_id in movie_ids:
+        deadline = time.monotonic() + (settings.movie_lease_wait if wait else 0)
+        while True:
+            take = partial(
+                leases.acquire,
+                engine,
+                lease_name(movie_id),
+                holder,
+                label=label,
+                ttl=settings.movie_lease_seconds,
+            )
+            state = ride_out("database", take)
+            if state.ours:
+                taken.append(movie_id)
+                break
+            if time.monotonic() >= deadline:
+                if wait:
+                    raise _busy(movie_id, state)
+                run_logger().info("Skipping movie %s: %s holds it", movie_id, state.label)
+                break
+            time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
+    return taken
+
+
+def _keep(names: Sequence[str], holder: str, stop: threading.Event) -> None:
+    ttl = get_settings().movie_lease_seconds
+    engine = resources.engine()
+    while not stop.wait(ttl / 3):
+        for name in names:
+            try:
+                if not leases.renew(engine, name, holder, ttl=ttl):
+                    run_logger().warning(
+                        "Lost the lease %s: it lapsed and another run took it", name
+                    )
+            except ReelflowError as exc:  # the database is down: try again next time
+                run_logger().warning("Could not renew the lease %s: %s", name, exc)
+
+
+@contextmanager
+def holding(movie_ids: Sequence[str], holder: str) -> Iterator[None]:
+    """Keep the leases of `movie_ids` (already taken by `holder`) renewed until the block
+    ends, then give them back; one the database cannot take back now lapses on its own."""
+    names = [lease_name(movie_id) for movie_id in movie_ids]
+    stop = threading.Event()
+    keeper = threading.Thread(target=_keep, args=(names, holder, stop), daemon=True)
+    keeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        keeper.join()
+        engine = resources.engine()
+        for name in names:
+            try:
+                leases.release(engine, name, holder)
+            except ReelflowError as exc:
+                run_logger().warning("Could not give back the lease %s (it lapses): %s", name, exc)
