@@ -94,7 +94,7 @@ def backfill(
         progress.total = max(progress.total, progress.done + len(claimed.items))
         logger.info("Batch %d: %d assets claimed", batches, len(claimed.items))
         try:
-            outcomes += transfer_assets(claimed.jobs, settings, progress)
+            outcomes += transfer_assets(claimed.jobs, settings, progress, run="backfill")
         finally:
             release_backfill(claimed.asset_ids)
 

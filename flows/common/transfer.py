@@ -13,8 +13,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from flows.common.pipeline import StageResult, run_pipeline
 from flows.common.progress import Progress
@@ -53,14 +54,23 @@ def _outcome(result: StageResult) -> AssetOutcome:
     else:  # a task failed outside its steps (a bug, or Prefect itself): one attempt
         failure = StepFailure.of(result.failed_stage or "transfer", error, 1)
     return AssetOutcome(
-        job=job, status="failed", error=failure.describe(), attempts=failure.attempts
+        job=job,
+        status="failed",
+        error=failure.describe(),
+        attempts=failure.attempts,
+        retryable=failure.retryable,
     )
 
 
 def transfer_assets(
-    jobs: Sequence[AssetJob], settings: Settings, progress: Progress
+    jobs: Sequence[AssetJob],
+    settings: Settings,
+    progress: Progress,
+    run: Literal["import", "backfill"] = "import",
 ) -> list[AssetOutcome]:
-    """Bring every job's asset into S3 (or prove it is there); return one outcome per job."""
+    """Bring every job's asset into S3 (or prove it is there); return one outcome per job.
+    A failure is recorded by the dead-letter rule of `run` (reelflow.core.rules.after_failure):
+    the outcome of an asset given up on says `abandoned`."""
     known = [job for job in jobs if job.known_key]
     verified: dict[AssetJob, bool] = {}
     for start in range(0, len(known), VERIFY_BATCH):
@@ -97,7 +107,16 @@ def transfer_assets(
         shutil.rmtree(spool, ignore_errors=True)
     outcomes += [_outcome(result) for result in results]
 
-    failures = [(o.job, o.error or "", o.attempts) for o in outcomes if o.status == "failed"]
-    if failures:
-        record_failures(failures)
+    failed = [i for i, o in enumerate(outcomes) if o.status == "failed"]
+    if failed:
+        statuses = record_failures(
+            [
+                (o.job, o.error or "", o.attempts, o.retryable)
+                for o in (outcomes[i] for i in failed)
+            ],
+            run,
+        )
+        for i, status in zip(failed, statuses, strict=True):
+            if status == "abandoned":
+                outcomes[i] = replace(outcomes[i], status="abandoned")
     return outcomes

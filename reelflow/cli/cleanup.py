@@ -24,7 +24,13 @@ from reelflow.cli.common import (
     require_schema,
 )
 from reelflow.core.errors import SweepRefused
-from reelflow.core.reports import PurgeReport, SweepReport, TransferReport
+from reelflow.core.reports import (
+    ATTENTION,
+    PurgeReport,
+    SweepReport,
+    TransferReport,
+    attention_first,
+)
 
 cleanup_app = typer.Typer(no_args_is_help=True, help="Orphan sweep and purge queue.")
 
@@ -195,7 +201,10 @@ def backfill_command(
     if as_json:
         out.print_json(report.model_dump_json())
     else:
-        shown = [line for line in report.lines if dry_run or line.status == "failed"]
+        shown = sorted(
+            (line for line in report.lines if dry_run or line.status in ATTENTION),
+            key=lambda line: attention_first(line.status),
+        )
         if shown:
             table = Table(title="backfill" + (" (dry run)" if dry_run else ": failures"))
             for column in ("movie", "ep", "asset", "status", "error"):
@@ -209,8 +218,49 @@ def backfill_command(
     raise typer.Exit(0 if report.ok else 1)
 
 
+def retry_command(
+    asset_id: Annotated[
+        int | None,
+        typer.Argument(metavar="[ASSET_ID]", help="An asset id, as `reelflow status` lists it"),
+    ] = None,
+    movie: Annotated[
+        str | None,
+        typer.Option("--movie", metavar="MOVIE_ID", help="Every abandoned asset of a movie"),
+    ] = None,
+    all_abandoned: Annotated[
+        bool, typer.Option("--all-abandoned", help="Every abandoned asset")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Re-arm abandoned assets: the next backfill imports them again."""
+    from reelflow.adapters.db import dead_letters
+    from reelflow.services import resources
+
+    require_schema()
+    done = dead_letters.rearm(
+        resources.engine(), asset_id=asset_id, movie_id=movie, all_abandoned=all_abandoned
+    )
+    if as_json:
+        out.print_json(json.dumps({"rearmed": done.rearmed, "asset_status": done.asset_status}))
+        return
+    if done.asset_status is not None:
+        out.print(
+            f"asset {asset_id} is {done.asset_status}, not abandoned: nothing to re-arm",
+            highlight=False,
+        )
+        return
+    noun = "asset" if done.rearmed == 1 else "assets"
+    where = f" of movie {movie}" if movie is not None else ""
+    out.print(
+        f"re-armed {done.rearmed} abandoned {noun}{where}"
+        + (": the next backfill imports them again" if done.rearmed else ""),
+        highlight=False,
+    )
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the reelflow CLI."""
     app.command("delete-movie")(one_line_errors(delete_movie_command))
     app.command("backfill")(one_line_errors(backfill_command))
+    app.command("retry")(one_line_errors(retry_command))
     app.add_typer(cleanup_app, name="cleanup")
