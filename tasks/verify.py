@@ -1,13 +1,22 @@
-"""Task: prove already-recorded objects are still in S3 with the recorded sha256 (HEADs)."""
+"""Tasks of verification: prove recorded objects are still in S3 with the recorded sha256
+(HEADs; an import's check of known-stored assets, and the verify flow's), read the stored
+assets in batches, list movies' objects, mark what is missing or differs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from reelflow.adapters import s3
+from reelflow.adapters.db import verify as stored
 from reelflow.core.models import AssetJob
+from reelflow.core.verify import StoredObject
 from reelflow.services import resources
 from tasks.retry import io_task
+
+LIST_CONCURRENCY = 8  # movies listed at once
+HEAD_CONCURRENCY = 16  # HEADs in flight at once
 
 
 def _verified(job: AssetJob) -> bool:
@@ -26,5 +35,66 @@ def verify_stored(jobs: list[AssetJob]) -> list[bool]:
     """
     if not jobs:
         return []
-    with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
+    with ThreadPoolExecutor(max_workers=min(HEAD_CONCURRENCY, len(jobs))) as pool:
         return list(pool.map(_verified, jobs))
+
+
+def as_job(obj: StoredObject) -> AssetJob:
+    """A stored object as the known-stored job verify_stored checks (no source to fetch)."""
+    return AssetJob(
+        episode_id=0,
+        movie_id=obj.movie_id,
+        number=obj.episode,
+        kind=obj.kind,  # type: ignore[arg-type]
+        source_url="",
+        known_bucket=obj.bucket,
+        known_key=obj.key,
+        known_sha256=obj.sha256,
+    )
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Sizes of the listed movies' objects, by (bucket, key), and the requests it took."""
+
+    sizes: dict[tuple[str, str], int] = field(default_factory=dict)
+    requests: int = 0
+
+
+@io_task("count-stored")
+def count_stored(movie_id: str | None) -> int:
+    return stored.count_stored(resources.engine(), movie_id)
+
+
+@io_task("load-stored")
+def load_stored(
+    after: tuple[str, int] | None, limit: int, movie_id: str | None
+) -> list[StoredObject]:
+    """The next `limit` assets recorded as stored, a movie's together."""
+    return stored.stored_batch(resources.engine(), after=after, limit=limit, movie_id=movie_id)
+
+
+@io_task("list-movies")
+def list_movies(movies: Sequence[tuple[str, str]]) -> Listing:
+    """List each (bucket, movie)'s objects under the managed prefixes, movies side by side."""
+
+    def one(item: tuple[str, str]) -> tuple[str, dict[str, int], int]:
+        bucket, movie_id = item
+        sizes, requests = s3.list_movie(resources.s3_client(), bucket, movie_id)
+        return bucket, sizes, requests
+
+    listing = Listing()
+    if not movies:
+        return listing
+    requests = 0
+    with ThreadPoolExecutor(max_workers=min(LIST_CONCURRENCY, len(movies))) as pool:
+        for bucket, sizes, made in pool.map(one, movies):
+            listing.sizes.update(((bucket, key), size) for key, size in sizes.items())
+            requests += made
+    return Listing(sizes=listing.sizes, requests=requests)
+
+
+@io_task("mark-unverified")
+def mark_unverified(found: list[tuple[StoredObject, str]]) -> int:
+    """Mark assets whose object is missing or differs, for the next backfill."""
+    return stored.mark_unverified(resources.engine(), found)

@@ -31,7 +31,7 @@ from botocore.exceptions import (
 )
 
 from reelflow.core.errors import MissingCredentials, StorageRejected, StorageUnavailable
-from reelflow.core.keys import check_managed_key
+from reelflow.core.keys import PREFIX_BY_KIND, check_managed_key
 from reelflow.core.sweep import ListedObject
 from reelflow.settings import Settings
 
@@ -46,6 +46,7 @@ __all__ = [
     "ensure_bucket",
     "forget_clients",
     "head_sha256",
+    "list_movie",
     "make_s3_client",
     "storage_errors",
     "translate",
@@ -325,3 +326,20 @@ def delete_keys(client: Any, bucket: str, keys: Sequence[str]) -> DeleteOutcome:
     return DeleteOutcome(
         bucket=bucket, deleted=tuple(k for k in keys if k not in failed), failures=failures
     )
+
+
+def list_movie(client: Any, bucket: str, movie_id: str) -> tuple[dict[str, int], int]:
+    """Every managed object of one movie: ({key: size}, ListObjectsV2 requests made). One
+    request lists up to 1000 objects with their sizes, where HEAD costs one per object."""
+    sizes: dict[str, int] = {}
+    requests = 0
+    for prefix in PREFIX_BY_KIND.values():
+        token: str | None = None
+        while True:
+            page = list_page(client, bucket, f"{prefix}{movie_id}/", token)
+            requests += 1
+            sizes.update((obj.key, obj.size) for obj in page.objects)
+            token = page.next_token
+            if token is None:
+                break
+    return sizes, requests

@@ -29,6 +29,8 @@ __all__ = [
     "SweepReport",
     "TransferReport",
     "Verdict",
+    "VerifyLine",
+    "VerifyReport",
     "WarmupReport",
     "attention_first",
     "markdown",
@@ -427,4 +429,73 @@ class WarmupReport(BaseModel):
             "batches": self.batches,
             "seconds": self.seconds,
             "mode": self.mode,
+        }
+
+
+class VerifyLine(BaseModel):
+    """One stored object that is not what the database recorded."""
+
+    status: str  # missing | size | sha256 (publish() sorts by status: the field keeps its name)
+    movie_id: str
+    episode: int
+    kind: str
+    error: str
+    asset_id: int
+    key: str
+
+
+class VerifyReport(BaseModel):
+    """What a verify run found: every object the database says is stored, checked by listing
+    (present, size) and, unless size_only, by HEAD (the sha256 in its metadata)."""
+
+    bucket: str
+    dry_run: bool
+    sha256: bool = True  # HEADs made (False: sizes only)
+    movie_id: str | None = None
+    stored: int = 0  # objects the database says are stored (in scope)
+    checked: int = 0
+    intact: int = 0
+    missing: int = 0
+    size: int = 0
+    sha256_mismatch: int = 0
+    marked: int = 0  # assets marked for backfill (execute only)
+    listings: int = 0  # ListObjectsV2 requests
+    heads: int = 0  # HEAD requests
+    batches: int = 0
+    seconds: float = 0.0
+    lines: list[VerifyLine] = Field(default_factory=list)
+
+    @property
+    def problems(self) -> int:
+        return self.missing + self.size + self.sha256_mismatch
+
+    @property
+    def verdict(self) -> Verdict:
+        """Finding damage is the job, not a failure: what cannot be checked raises instead."""
+        return "Completed"
+
+    def headline(self) -> str:
+        what = (
+            f"{self.problems} of {self.checked} stored objects in {self.bucket} are missing or "
+            f"differ ({self.missing} missing, {self.size} wrong size, "
+            f"{self.sha256_mismatch} wrong sha256{'' if self.sha256 else ', sha256 not checked'})"
+        )
+        if self.dry_run:
+            act = f"would mark {self.problems} assets for backfill" if self.problems else "all good"
+            return f"Dry run: {what}; {act}"
+        act = f"marked {self.marked} assets for backfill" if self.problems else "all good"
+        return f"Verified: {what}; {act} in {self.seconds:.1f}s"
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "stored (DB)": self.stored,
+            "checked": self.checked,
+            "intact": self.intact,
+            "missing": self.missing,
+            "wrong size": self.size,
+            "wrong sha256": self.sha256_mismatch,
+            "marked": self.marked,
+            "list requests": self.listings,
+            "HEAD requests": self.heads,
+            "seconds": self.seconds,
         }

@@ -13,7 +13,19 @@ from reelflow.adapters.db.schema import Asset, Episode, Movie
 from reelflow.core.keys import is_managed_key, parse_s3_url
 from reelflow.core.reports import ATTENTION, attention_first
 
-__all__ = ["asset_counts", "movie_episode_urls", "recent_failures", "recent_stored_urls"]
+__all__ = [
+    "movie_exists",
+    "asset_counts",
+    "movie_episode_urls",
+    "recent_failures",
+    "recent_stored_urls",
+]
+
+
+@db_errors
+def movie_exists(engine: Engine, movie_id: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(Movie.id).where(Movie.id == movie_id)).first() is not None
 
 
 @db_errors
