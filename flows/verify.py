@@ -7,8 +7,9 @@ to the database; this flow goes the other way.
 
 Dry run by default: it reports what it would mark and changes nothing. For every asset the
 database records as stored, in batches (flows/common/verifying.py):
-1. list each movie's objects once (ListObjectsV2 gives 1000 keys with their sizes per
-   request, where HEAD costs one request per object): missing keys and wrong sizes;
+1. read the stored assets in S3's key order and list the key range each batch spans
+   (ListObjectsV2 gives 1000 keys with their sizes per request, where HEAD costs one request
+   per object): missing keys and wrong sizes;
 2. unless `size_only`, HEAD the rest, concurrently, for the sha256 their upload stored in the
    metadata (tasks.verify.verify_stored, the import's own check);
 3. with `execute`, mark what is missing or differs: the asset becomes `failed` with the reason

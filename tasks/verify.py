@@ -1,6 +1,6 @@
 """Tasks of verification: prove recorded objects are still in S3 with the recorded sha256
 (HEADs; an import's check of known-stored assets, and the verify flow's), read the stored
-assets in batches, list movies' objects, mark what is missing or differs."""
+assets in batches, list the key ranges they span, mark what is missing or differs."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from reelflow.core.verify import StoredObject
 from reelflow.services import resources
 from tasks.retry import io_task
 
-LIST_CONCURRENCY = 8  # movies listed at once
+LIST_CONCURRENCY = 8  # key ranges listed at once
 HEAD_CONCURRENCY = 16  # HEADs in flight at once
 
 
@@ -55,7 +55,7 @@ def as_job(obj: StoredObject) -> AssetJob:
 
 @dataclass(frozen=True)
 class Listing:
-    """Sizes of the listed movies' objects, by (bucket, key), and the requests it took."""
+    """Sizes of the listed objects, by (bucket, key), and the requests it took."""
 
     sizes: dict[tuple[str, str], int] = field(default_factory=dict)
     requests: int = 0
@@ -68,30 +68,30 @@ def count_stored(movie_id: str | None) -> int:
 
 @io_task("load-stored")
 def load_stored(
-    after: tuple[str, int] | None, limit: int, movie_id: str | None
+    after: tuple[str, str] | None, limit: int, movie_id: str | None
 ) -> list[StoredObject]:
-    """The next `limit` assets recorded as stored, a movie's together."""
+    """The next `limit` assets recorded as stored, in (bucket, key) order."""
     return stored.stored_batch(resources.engine(), after=after, limit=limit, movie_id=movie_id)
 
 
-@io_task("list-movies")
-def list_movies(movies: Sequence[tuple[str, str]]) -> Listing:
-    """List each (bucket, movie)'s objects under the managed prefixes, movies side by side."""
+@io_task("list-ranges")
+def list_ranges(ranges: Sequence[tuple[str, str, str]]) -> Listing:
+    """List each (bucket, first key, last key) range, side by side: ListObjectsV2 gives a
+    thousand keys with their sizes per request."""
 
-    def one(item: tuple[str, str]) -> tuple[str, dict[str, int], int]:
-        bucket, movie_id = item
-        sizes, requests = s3.list_movie(resources.s3_client(), bucket, movie_id)
+    def one(item: tuple[str, str, str]) -> tuple[str, dict[str, int], int]:
+        bucket, first, last = item
+        sizes, requests = s3.list_range(resources.s3_client(), bucket, first, last)
         return bucket, sizes, requests
 
-    listing = Listing()
-    if not movies:
-        return listing
+    sizes: dict[tuple[str, str], int] = {}
     requests = 0
-    with ThreadPoolExecutor(max_workers=min(LIST_CONCURRENCY, len(movies))) as pool:
-        for bucket, sizes, made in pool.map(one, movies):
-            listing.sizes.update(((bucket, key), size) for key, size in sizes.items())
-            requests += made
-    return Listing(sizes=listing.sizes, requests=requests)
+    if ranges:
+        with ThreadPoolExecutor(max_workers=min(LIST_CONCURRENCY, len(ranges))) as pool:
+            for bucket, found, made in pool.map(one, ranges):
+                sizes.update(((bucket, key), size) for key, size in found.items())
+                requests += made
+    return Listing(sizes=sizes, requests=requests)
 
 
 @io_task("mark-unverified")

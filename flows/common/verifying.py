@@ -2,10 +2,10 @@
 the tasks' plain functions, without orchestration). Composition only: tasks do the I/O, the
 judgement is reelflow.core.verify.judge.
 
-Per batch of stored assets (a movie's assets arrive together):
-1. list each movie of the batch once (ListObjectsV2 under both managed prefixes: a thousand
-   objects and their sizes per request); a movie that goes on into the next batch keeps its
-   listing, so memory holds one batch and at most one movie's listing;
+Per batch of stored assets, read in S3's key order:
+1. list the key range the batch spans under each managed prefix (ListObjectsV2: a thousand
+   objects and their sizes per request, where HEAD costs a request per object), so memory
+   holds one batch and its listing;
 2. judge presence and size from the listing;
 3. unless size_only, HEAD the objects whose size matched (concurrently, tasks.verify.
    verify_stored, the import's own check) for the sha256 their upload stored;
@@ -18,10 +18,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from flows.common.progress import Progress
-from reelflow.core.keys import movie_of_key
 from reelflow.core.reports import VerifyLine, VerifyReport
 from reelflow.core.verify import Problem, StoredObject, describe, judge
-from tasks.verify import Listing, as_job, list_movies, load_stored, mark_unverified, verify_stored
+from tasks.verify import Listing, as_job, list_ranges, load_stored, mark_unverified, verify_stored
 
 __all__ = ["Steps", "verify_objects"]
 
@@ -33,9 +32,21 @@ class Steps:
     """The I/O steps: Prefect tasks in the flow; the benchmark passes their plain functions."""
 
     load: Callable[..., list[StoredObject]] = load_stored
-    listing: Callable[..., Listing] = list_movies
+    listing: Callable[..., Listing] = list_ranges
     heads: Callable[..., list[bool]] = verify_stored
     mark: Callable[..., int] = mark_unverified
+
+
+def key_ranges(batch: list[StoredObject]) -> list[tuple[str, str, str]]:
+    """(bucket, first key, last key) of the batch per bucket and managed prefix: the batch is
+    in key order, so each range holds its keys and, at most, objects the database does not
+    record there (which the sweep deals with)."""
+    ranges: dict[tuple[str, str], tuple[str, str]] = {}
+    for obj in batch:
+        group = (obj.bucket, obj.key.split("/", 1)[0])
+        first, last = ranges.get(group, (obj.key, obj.key))
+        ranges[group] = (min(first, obj.key), max(last, obj.key))
+    return [(bucket, first, last) for (bucket, _), (first, last) in ranges.items()]
 
 
 def _noter(
@@ -61,18 +72,15 @@ def verify_objects(
     steps: Steps = Steps(),  # noqa: B008 - frozen, shared safely
 ) -> VerifyReport:
     """Check up to `limit` stored objects; fill in and return `report`."""
-    after: tuple[str, int] | None = None
-    carry: dict[tuple[str, str], int] = {}
-    carried: set[tuple[str, str]] = set()
+    after: tuple[str, str] | None = None
     while report.checked < limit:
         batch = steps.load(after, min(batch_size, limit - report.checked), movie_id)
         if not batch:
             break
         report.batches += 1
-        after = (batch[-1].movie_id, batch[-1].asset_id)
-        movies = list(dict.fromkeys((o.bucket, o.movie_id) for o in batch))
-        listing = steps.listing([m for m in movies if m not in carried])
-        sizes = {**carry, **listing.sizes}
+        after = (batch[-1].bucket, batch[-1].key)
+        listing = steps.listing(key_ranges(batch))
+        sizes = listing.sizes
         report.listings += listing.requests
 
         found: list[tuple[StoredObject, Problem, str]] = []
@@ -119,12 +127,4 @@ def verify_objects(
         if progress is not None:
             for _ in batch:
                 progress.advance()
-
-        last = movies[-1]
-        carried = {last}
-        carry = {
-            (bucket, key): size
-            for (bucket, key), size in sizes.items()
-            if bucket == last[0] and movie_of_key(key) == last[1]
-        }
     return report

@@ -6,9 +6,9 @@ database (or DATABASE_URL's database: rows under a unique movie prefix, removed 
 then deletes 1% of the objects behind the database's back. In the same run:
 
   baseline   a plain sequential loop: one HEAD per stored object, sha256 compared
-  verify     flows.common.verifying.verify_objects exactly as the verify flow runs it (one
-             listing per movie, concurrent HEADs for the sha256), dry run, with the tasks'
-             plain functions, i.e. without Prefect orchestration
+  verify     flows.common.verifying.verify_objects exactly as the verify flow runs it (a
+             listing of each batch's key range, concurrent HEADs for the sha256), dry run,
+             with the tasks' plain functions, i.e. without Prefect orchestration
   size-only  the same with --size-only: listings only, no HEAD
 
 Figures (one JSON line, last): objects/s of each and the ratios to the baseline. Every mode
@@ -75,7 +75,7 @@ def register(bench_app: typer.Typer) -> None:
         from reelflow.devtools.s3server import MotoServer
         from reelflow.services import resources
         from reelflow.settings import get_settings, reset_settings
-        from tasks.verify import list_movies, load_stored, mark_unverified, verify_stored
+        from tasks.verify import list_ranges, load_stored, mark_unverified, verify_stored
 
         say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
         workdir = Path(tempfile.mkdtemp(prefix="reelflow-bench-verify-"))
@@ -126,7 +126,7 @@ def register(bench_app: typer.Typer) -> None:
 
             steps = Steps(
                 load=load_stored.fn,
-                listing=list_movies.fn,
+                listing=list_ranges.fn,
                 heads=verify_stored.fn,
                 mark=mark_unverified.fn,
             )
@@ -147,7 +147,7 @@ def register(bench_app: typer.Typer) -> None:
             try:
                 say("baseline: one HEAD after the other ...")
                 base_seconds, base_found = timed(lambda: head_loop(client, bucket, keys))
-                say("verify: a listing per movie + concurrent HEADs ...")
+                say("verify: a listing per batch + concurrent HEADs ...")
                 verify_seconds, full = timed(lambda: run(False))
                 say("verify --size-only: listings only ...")
                 size_seconds, sized = timed(lambda: run(True))

@@ -69,7 +69,7 @@ def test_verify_finds_marks_and_backfill_repairs(env):
         assert (dry.missing, dry.size, dry.sha256_mismatch, dry.marked) == (1, 1, 1, 0)
         assert {(line.episode, line.kind): line.status for line in dry.lines} == DAMAGED
         assert snapshot("mv-ver") == before, "a dry run changes nothing"
-        assert dry.listings == 2, "one listing per prefix for the movie, not a HEAD per object"
+        assert dry.listings == 2, "one listing per prefix range of the batch, not a HEAD each"
         assert dry.heads == 6, "HEAD only what the listing found with the right size"
 
         state, sized = run_verify(size_only=True)
@@ -124,9 +124,13 @@ def test_verify_batches_limit_and_movie_scope(env):
         for key in objects(f"episode-thumbnails/{movie}/"):
             s3.delete_object(Bucket=bucket, Key=key)
 
-    state, batched = run_verify(batch_size=4)  # movies straddle batches
+    state, batched = run_verify(batch_size=4)  # movies and prefixes straddle batches
     assert (batched.checked, batched.missing, batched.batches) == (18, 6, 5)
-    assert batched.listings == 6, "each movie listed once although it spans two batches"
+    assert batched.listings == 6, "one request per batch and prefix it spans (batch 3: two)"
+    assert {(line.movie_id, line.kind) for line in batched.lines} == {
+        ("mv-a", "thumbnail"),
+        ("mv-c", "thumbnail"),
+    }
 
     state, one = run_verify(movie_id="mv-b")
     assert (one.stored, one.checked, one.problems) == (6, 6, 0)

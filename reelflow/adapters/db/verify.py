@@ -40,29 +40,33 @@ def count_stored(engine: Engine, movie_id: str | None = None) -> int:
 
 @db_errors
 def stored_batch(
-    engine: Engine, *, after: tuple[str, int] | None, limit: int, movie_id: str | None = None
+    engine: Engine, *, after: tuple[str, str] | None, limit: int, movie_id: str | None = None
 ) -> list[StoredObject]:
-    """Up to `limit` stored assets after `after` = (movie id, asset id), in that order: a
-    movie's assets arrive together, so one listing of the movie serves them all."""
-    query = (
-        select(
-            Asset.id,
-            Episode.movie_id,
-            Episode.number,
-            Asset.kind,
-            Asset.bucket,
-            Asset.key,
-            Asset.bytes,
-            Asset.sha256,
-        )
-        .join(Episode, Episode.id == Asset.episode_id)
-        .where(*_stored(movie_id))  # type: ignore[arg-type]
-        .order_by(Episode.movie_id, Asset.id)
-        .limit(limit)
-    )
-    if after is not None:
-        query = query.where(tuple_(Episode.movie_id, Asset.id) > tuple_(*after))
+    """Up to `limit` stored assets after `after` = (bucket, key), in S3's bytewise key order
+    (COLLATE "C" on PostgreSQL; SQLite's default), so a batch is one contiguous key range per
+    prefix that one listing covers."""
     with engine.connect() as conn:
+        bucket, key = Asset.bucket, Asset.key
+        if conn.dialect.name == "postgresql":
+            bucket, key = bucket.collate("C"), key.collate("C")  # type: ignore[assignment]
+        query = (
+            select(
+                Asset.id,
+                Episode.movie_id,
+                Episode.number,
+                Asset.kind,
+                Asset.bucket,
+                Asset.key,
+                Asset.bytes,
+                Asset.sha256,
+            )
+            .join(Episode, Episode.id == Asset.episode_id)
+            .where(*_stored(movie_id))  # type: ignore[arg-type]
+            .order_by(bucket, key)
+            .limit(limit)
+        )
+        if after is not None:
+            query = query.where(tuple_(bucket, key) > tuple_(*after))
         return [
             StoredObject(
                 asset_id=row.id,
