@@ -223,7 +223,7 @@ def backfill_command(
 def retry_command(
     asset_id: Annotated[
         int | None,
-        typer.Argument(metavar="[ASSET_ID]", help="An asset id, as `reelflow status` lists it"),
+        typer.Argument(metavar="ASSET_ID", help="An asset id, as `reelflow status` lists it"),
     ] = None,
     movie: Annotated[
         str | None,
