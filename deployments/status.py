@@ -4,7 +4,8 @@ Two sources, reported side by side:
 - the Prefect API, for the reelflow work pool: per queue, runs queued (Scheduled and due, Late,
   Pending), upcoming (scheduled for later, e.g. the nightly sweep), running, and failed or
   crashed in the last `since_hours`; plus the most recent runs;
-- our database: assets counted by status, and the most recent failures with their last error.
+- our database: assets counted by status (abandoned first), and the assets that need an
+  operator: abandoned ones (`reelflow retry` re-arms them), then the most recent failures.
 """
 
 from __future__ import annotations
@@ -174,10 +175,13 @@ def asset_status(settings: Settings, *, failures: int = 10) -> dict[str, Any]:
         "total": sum(counts.values()),
         "recent_failures": [
             {
+                "asset_id": r.id,
+                "status": r.status,
                 "movie_id": r.movie_id,
                 "episode": r.number,
                 "kind": r.kind,
                 "attempts": r.attempts,
+                "backfill_failures": r.backfill_failures,
                 "last_error": r.last_error,
                 "updated_at": _iso(r.updated_at),
             }

@@ -12,6 +12,12 @@ In batches of `batch_size`, up to `limit` assets:
    upload and record tasks, retries and progress;
 3. release the claims; failures are recorded on the asset rows as in an import.
 Each asset is tried at most once per run. The report is the import's (TransferReport).
+
+Dead letters (reelflow.core.rules.after_failure): an asset whose backfill fails with an error
+that cannot go away (a 404, unsupported media, a blocked URL), or whose
+REELFLOW_BACKFILL_MAX_FAILURES-th backfill in a row fails, becomes `abandoned` and is never
+claimed, counted or listed again until `reelflow retry` re-arms it. A backfill with only
+abandoned assets left has nothing to do and ends Completed.
 """
 
 from __future__ import annotations
@@ -110,7 +116,9 @@ def backfill(
         mine = [(asset_id, job) for asset_id, job in claimed.items if job.movie_id in taken]
         try:
             with holding(sorted(taken), holder):
-                moved = transfer_assets([job for _, job in mine], settings, progress)
+                moved = transfer_assets(
+                    [job for _, job in mine], settings, progress, run="backfill"
+                )
         finally:
             # Claims the database cannot release now lapse after CLAIM_TTL.
             released = release_backfill([asset_id for asset_id, _ in mine], return_state=True)

@@ -9,6 +9,12 @@
 3. move the rest through download -> prepare -> upload -> record, `import_concurrency` at a time,
    each step a task run with its own retries (transient errors only, backoff with jitter);
 4. mark what finally failed (episodes keep their temporary URLs) and report.
+
+An import is an explicit request: it tries every asset of its manifest, abandoned ones (dead
+letters) included, and never abandons one itself. An abandoned asset that is stored now is
+stored; one that fails again from the same URL stays abandoned; from a new URL it becomes
+`failed` with its count of failed backfills at 0, for the hourly backfill
+(reelflow.core.rules.after_failure).
 """
 
 from __future__ import annotations

@@ -189,6 +189,15 @@ class Settings(BaseSettings):
     purge_batch_size: int = Field(default=1000, ge=1, le=1000, alias="REELFLOW_PURGE_BATCH_SIZE")
     backfill_batch_size: int = Field(default=100, ge=1, alias="REELFLOW_BACKFILL_BATCH_SIZE")
     backfill_limit: int = Field(default=10_000, ge=1, alias="REELFLOW_BACKFILL_LIMIT")
+    backfill_max_failures: int = Field(
+        default=5,
+        ge=1,
+        le=1000,
+        alias="REELFLOW_BACKFILL_MAX_FAILURES",
+        description="A backfill gives up on an asset (status abandoned, never claimed again "
+        "until `reelflow retry`) after this many failed backfill runs in a row, or at once on "
+        "an error that cannot go away (a 404, unsupported media, a blocked URL)",
+    )
 
     # --- Operations (issue: deployments) ---
     work_pool: str = Field(default="reelflow", alias="REELFLOW_WORK_POOL")

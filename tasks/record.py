@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import Literal
 
 from reelflow.adapters.db import imports
 from reelflow.core.models import AssetJob, Stored
 from reelflow.services import resources
+from reelflow.settings import get_settings
 from tasks.invalidate import forget_cached_urls
 from tasks.outage import ride_out
 from tasks.retry import io_task, step_failures
@@ -32,9 +34,27 @@ def record_stored(stored: Stored) -> Stored:
 
 
 @io_task("record-failures")
-def record_failures(failures: list[tuple[AssetJob, str, int]]) -> int:
-    """Mark failed assets; their episodes keep the temporary URL."""
+def record_failures(
+    failures: list[tuple[AssetJob, str, int, bool]], run: Literal["import", "backfill"]
+) -> list[str]:
+    """Mark failed assets (job, error, attempts, retryable); their episodes keep the temporary
+    URL. Returns each asset's new status: a backfill abandons what it should give up on
+    (reelflow.core.rules.after_failure, REELFLOW_BACKFILL_MAX_FAILURES)."""
     eng = resources.engine()
-    for job, error, attempts in failures:
-        ride_out("database", partial(imports.record_failed, eng, job, error, attempts))
-    return len(failures)
+    max_failures = get_settings().backfill_max_failures
+    return [
+        ride_out(
+            "database",
+            partial(
+                imports.record_failed,
+                eng,
+                job,
+                error,
+                attempts,
+                run=run,
+                retryable=retryable,
+                max_failures=max_failures,
+            ),
+        )
+        for job, error, attempts, retryable in failures
+    ]

@@ -1,14 +1,23 @@
-"""Task: prove already-recorded objects are still in S3 with the recorded sha256 (HEADs)."""
+"""Tasks of verification: prove recorded objects are still in S3 with the recorded sha256
+(HEADs; an import's check of known-stored assets, and the verify flow's), read the stored
+assets in batches, list the key ranges they span, mark what is missing or differs."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from reelflow.adapters import s3
+from reelflow.adapters.db import verify as stored
 from reelflow.core.models import AssetJob
+from reelflow.core.verify import StoredObject
 from reelflow.services import resources
 from tasks.outage import ride_out
 from tasks.retry import io_task
+
+LIST_CONCURRENCY = 8  # key ranges listed at once
+HEAD_CONCURRENCY = 16  # HEADs in flight at once
 
 
 def _verified(job: AssetJob) -> bool:
@@ -28,5 +37,66 @@ def verify_stored(jobs: list[AssetJob]) -> list[bool]:
     """
     if not jobs:
         return []
-    with ThreadPoolExecutor(max_workers=min(16, len(jobs))) as pool:
+    with ThreadPoolExecutor(max_workers=min(HEAD_CONCURRENCY, len(jobs))) as pool:
         return list(pool.map(_verified, jobs))
+
+
+def as_job(obj: StoredObject) -> AssetJob:
+    """A stored object as the known-stored job verify_stored checks (no source to fetch)."""
+    return AssetJob(
+        episode_id=0,
+        movie_id=obj.movie_id,
+        number=obj.episode,
+        kind=obj.kind,  # type: ignore[arg-type]
+        source_url="",
+        known_bucket=obj.bucket,
+        known_key=obj.key,
+        known_sha256=obj.sha256,
+    )
+
+
+@dataclass(frozen=True)
+class Listing:
+    """Sizes of the listed objects, by (bucket, key), and the requests it took."""
+
+    sizes: dict[tuple[str, str], int] = field(default_factory=dict)
+    requests: int = 0
+
+
+@io_task("count-stored")
+def count_stored(movie_id: str | None) -> int:
+    return stored.count_stored(resources.engine(), movie_id)
+
+
+@io_task("load-stored")
+def load_stored(
+    after: tuple[str, str] | None, limit: int, movie_id: str | None
+) -> list[StoredObject]:
+    """The next `limit` assets recorded as stored, in (bucket, key) order."""
+    return stored.stored_batch(resources.engine(), after=after, limit=limit, movie_id=movie_id)
+
+
+@io_task("list-ranges")
+def list_ranges(ranges: Sequence[tuple[str, str, str]]) -> Listing:
+    """List each (bucket, first key, last key) range, side by side: ListObjectsV2 gives a
+    thousand keys with their sizes per request."""
+
+    def one(item: tuple[str, str, str]) -> tuple[str, dict[str, int], int]:
+        bucket, first, last = item
+        sizes, requests = s3.list_range(resources.s3_client(), bucket, first, last)
+        return bucket, sizes, requests
+
+    sizes: dict[tuple[str, str], int] = {}
+    requests = 0
+    if ranges:
+        with ThreadPoolExecutor(max_workers=min(LIST_CONCURRENCY, len(ranges))) as pool:
+            for bucket, found, made in pool.map(one, ranges):
+                sizes.update(((bucket, key), size) for key, size in found.items())
+                requests += made
+    return Listing(sizes=sizes, requests=requests)
+
+
+@io_task("mark-unverified")
+def mark_unverified(found: list[tuple[StoredObject, str]]) -> int:
+    """Mark assets whose object is missing or differs, for the next backfill."""
+    return stored.mark_unverified(resources.engine(), found)

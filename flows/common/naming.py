@@ -1,6 +1,7 @@
 """Flow run names that say what a run does, read from the run's own parameters when Prefect
 creates it: `backfill-2026-12-02T03:00`, `sweep-my-bucket` (or `sweep-my-bucket-dry-run`),
-`purge-movie-123`, `warmup-2026-12-02T03:20`. Imports name themselves `import-<movie>`
+`purge-movie-123`, `warmup-2026-12-02T03:20`, `verify-my-bucket` (or
+`verify-movie-123-dry-run`). Imports name themselves `import-<movie>`
 (flows/import_episodes.py)."""
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 from reelflow.core.keys import movie_of_key
 from reelflow.settings import get_settings
 
-__all__ = ["backfill_name", "purge_name", "sweep_name", "warmup_name"]
+__all__ = ["backfill_name", "purge_name", "sweep_name", "verify_name", "warmup_name"]
 
 
 def _parameters() -> dict[str, Any]:
@@ -49,3 +50,12 @@ def purge_name() -> str:
 
 def warmup_name() -> str:
     return f"warmup-{_when()}"
+
+
+def verify_name() -> str:
+    params = _parameters()
+    scope = (
+        f"movie-{params['movie_id']}" if params.get("movie_id") else get_settings().s3_bucket_name
+    )
+    suffix = "" if params.get("execute") else "-dry-run"
+    return f"verify-{scope}{suffix}"

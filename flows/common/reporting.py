@@ -17,12 +17,13 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
 from pydantic import BaseModel
 
-from reelflow.core.reports import Verdict, markdown
+from reelflow.core.reports import Verdict, attention_first, markdown
 
 __all__ = ["TABLE_ROWS", "artifact_key", "finish", "publish"]
 
 # A table artifact is one event and one UI page: 20,000 rows made a 4.6 MB event that the
-# server refused to publish. Failed rows come first; the CLI's --json report has every row.
+# server refused to publish. Abandoned and failed rows come first; the CLI's --json report
+# has every row.
 TABLE_ROWS = 1000
 
 
@@ -67,14 +68,16 @@ def publish(
     table_key: str | None = None,
     table: Sequence[Mapping[str, Any] | BaseModel] = (),
 ) -> None:
-    """A markdown artifact under `key` and, when `table` has rows, a table artifact (failed
-    rows first, at most TABLE_ROWS; only those are turned into dicts)."""
+    """A markdown artifact under `key` and, when `table` has rows, a table artifact (abandoned
+    rows first, then failed ones, at most TABLE_ROWS; only those are turned into dicts)."""
     if table_key and table:
-        chosen = sorted(table, key=lambda row: _status(row) != "failed")[:TABLE_ROWS]
+        chosen = sorted(table, key=lambda row: attention_first(_status(row)))[:TABLE_ROWS]
         rows = [row.model_dump() if isinstance(row, BaseModel) else dict(row) for row in chosen]
         description = headline
         if len(table) > TABLE_ROWS:
-            description += f" (table: the first {TABLE_ROWS} of {len(table)} rows, failed first)"
+            description += (
+                f" (table: the first {TABLE_ROWS} of {len(table)} rows, abandoned and failed first)"
+            )
         create_table_artifact(key=table_key, table=rows, description=description)
     create_markdown_artifact(
         key=key, markdown=markdown(title, headline, *tables, notes=notes), description=headline

@@ -13,9 +13,9 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from flows.common.pipeline import StageResult, run_pipeline
 from flows.common.progress import Progress
@@ -54,7 +54,11 @@ def _outcome(result: StageResult) -> AssetOutcome:
     else:  # a task failed outside its steps (a bug, or Prefect itself): one attempt
         failure = StepFailure.of(result.failed_stage or "transfer", error, 1)
     return AssetOutcome(
-        job=job, status="failed", error=failure.describe(), attempts=failure.attempts
+        job=job,
+        status="failed",
+        error=failure.describe(),
+        attempts=failure.attempts,
+        retryable=failure.retryable,
     )
 
 
@@ -68,9 +72,15 @@ class Transferred:
 
 
 def transfer_assets(
-    jobs: Sequence[AssetJob], settings: Settings, progress: Progress
+    jobs: Sequence[AssetJob],
+    settings: Settings,
+    progress: Progress,
+    run: Literal["import", "backfill"] = "import",
 ) -> Transferred:
     """Bring every job's asset into S3 (or prove it is there); one outcome per job.
+
+    A failure is recorded by the dead-letter rule of `run` (reelflow.core.rules.after_failure):
+    the outcome of an asset given up on says `abandoned`.
 
     The run reports even when the database is down at the end: failures it cannot record are
     counted (`unrecorded`) instead of failing the run before its summary. Those assets stay as
@@ -112,11 +122,18 @@ def transfer_assets(
         shutil.rmtree(spool, ignore_errors=True)
     outcomes += [_outcome(result) for result in results]
 
-    failures = [(o.job, o.error or "", o.attempts) for o in outcomes if o.status == "failed"]
-    if not failures:
+    failed = [i for i, o in enumerate(outcomes) if o.status == "failed"]
+    if not failed:
         return Transferred(outcomes)
-    state = record_failures(failures, return_state=True)
-    if state.is_completed():
-        return Transferred(outcomes)
-    error = state.result(raise_on_failure=False)
-    return Transferred(outcomes, len(failures), str(error) if error else state.message or "")
+    state = record_failures(
+        [(o.job, o.error or "", o.attempts, o.retryable) for o in (outcomes[i] for i in failed)],
+        run,
+        return_state=True,
+    )
+    if not state.is_completed():
+        error = state.result(raise_on_failure=False)
+        return Transferred(outcomes, len(failed), str(error) if error else state.message or "")
+    for i, status in zip(failed, state.result(), strict=True):
+        if status == "abandoned":
+            outcomes[i] = replace(outcomes[i], status="abandoned")
+    return Transferred(outcomes)

@@ -10,6 +10,7 @@ one retry owner for transient storage errors, so attempts do not multiply.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ __all__ = [
     "ensure_bucket",
     "forget_clients",
     "head_sha256",
+    "list_range",
     "make_s3_client",
     "storage_errors",
     "translate",
@@ -277,12 +279,21 @@ class DeleteOutcome:
 
 
 def list_page(
-    client: Any, bucket: str, prefix: str, token: str | None = None, max_keys: int = MAX_LIST_PAGE
+    client: Any,
+    bucket: str,
+    prefix: str,
+    token: str | None = None,
+    max_keys: int = MAX_LIST_PAGE,
+    *,
+    start_after: str | None = None,
 ) -> ObjectPage:
-    """One page (up to 1000 objects) under prefix, continuing from `token`."""
+    """One page (up to 1000 objects) under prefix, continuing from `token` (or, for the first
+    page, from after `start_after`)."""
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix, "MaxKeys": max_keys}
     if token:
         kwargs["ContinuationToken"] = token
+    elif start_after:
+        kwargs["StartAfter"] = start_after
     with storage_errors(f"list {bucket}/{prefix}"):
         response = client.list_objects_v2(**kwargs)
     objects = tuple(
@@ -325,3 +336,27 @@ def delete_keys(client: Any, bucket: str, keys: Sequence[str]) -> DeleteOutcome:
     return DeleteOutcome(
         bucket=bucket, deleted=tuple(k for k in keys if k not in failed), failures=failures
     )
+
+
+def list_range(client: Any, bucket: str, first: str, last: str) -> tuple[dict[str, int], int]:
+    """Every object whose key lies in [first, last] (S3's bytewise order): ({key: size},
+    ListObjectsV2 requests made). One request lists up to 1000 objects with their sizes, where
+    HEAD costs one request per object; the listing starts right before `first` and stops at
+    the first key past `last`."""
+    sizes: dict[str, int] = {}
+    requests = 0
+    token: str | None = None
+    # The longest common prefix narrows the listing; StartAfter a proper prefix of `first`
+    # (which sorts before it) starts at `first` or just before it.
+    common = os.path.commonprefix([first, last])
+    while True:
+        page = list_page(client, bucket, common, token, start_after=first[:-1])
+        requests += 1
+        for obj in page.objects:
+            if obj.key > last:
+                return sizes, requests
+            if obj.key >= first:
+                sizes[obj.key] = obj.size
+        token = page.next_token
+        if token is None:
+            return sizes, requests

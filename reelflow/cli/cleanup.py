@@ -1,4 +1,5 @@
-"""`reelflow` commands for cleanup: delete-movie, cleanup orphans|purge, backfill.
+"""`reelflow` commands for cleanup: delete-movie, cleanup orphans|purge, backfill, retry,
+verify.
 
 Each runs its flow in this process (like `reelflow import`) and prints a table or, with
 --json, the report as JSON. Errors are one line and a non-zero exit code.
@@ -23,8 +24,15 @@ from reelflow.cli.common import (
     progress_bar,
     require_schema,
 )
-from reelflow.core.errors import SweepRefused
-from reelflow.core.reports import PurgeReport, SweepReport, TransferReport
+from reelflow.core.errors import MovieNotFound, SweepRefused
+from reelflow.core.reports import (
+    ATTENTION,
+    PurgeReport,
+    SweepReport,
+    TransferReport,
+    VerifyReport,
+    attention_first,
+)
 
 cleanup_app = typer.Typer(no_args_is_help=True, help="Orphan sweep and purge queue.")
 
@@ -195,7 +203,10 @@ def backfill_command(
     if as_json:
         out.print_json(report.model_dump_json())
     else:
-        shown = [line for line in report.lines if dry_run or line.status == "failed"]
+        shown = sorted(
+            (line for line in report.lines if dry_run or line.status in ATTENTION),
+            key=lambda line: attention_first(line.status),
+        )
         if shown:
             table = Table(title="backfill" + (" (dry run)" if dry_run else ": failures"))
             for column in ("movie", "ep", "asset", "status", "error"):
@@ -209,8 +220,105 @@ def backfill_command(
     raise typer.Exit(0 if report.ok else 1)
 
 
+def retry_command(
+    asset_id: Annotated[
+        int | None,
+        typer.Argument(metavar="ASSET_ID", help="An asset id, as `reelflow status` lists it"),
+    ] = None,
+    movie: Annotated[
+        str | None,
+        typer.Option("--movie", metavar="MOVIE_ID", help="Every abandoned asset of a movie"),
+    ] = None,
+    all_abandoned: Annotated[
+        bool, typer.Option("--all-abandoned", help="Every abandoned asset")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
+) -> None:
+    """Re-arm abandoned assets: the next backfill imports them again."""
+    from reelflow.adapters.db import dead_letters
+    from reelflow.services import resources
+
+    require_schema()
+    done = dead_letters.rearm(
+        resources.engine(), asset_id=asset_id, movie_id=movie, all_abandoned=all_abandoned
+    )
+    if as_json:
+        out.print_json(json.dumps({"rearmed": done.rearmed, "asset_status": done.asset_status}))
+        return
+    if done.asset_status is not None:
+        out.print(
+            f"asset {asset_id} is {done.asset_status}, not abandoned: nothing to re-arm",
+            highlight=False,
+        )
+        return
+    noun = "asset" if done.rearmed == 1 else "assets"
+    where = f" of movie {movie}" if movie is not None else ""
+    out.print(
+        f"re-armed {done.rearmed} abandoned {noun}{where}"
+        + (": the next backfill imports them again" if done.rearmed else ""),
+        highlight=False,
+    )
+
+
+def verify_command(
+    execute: Annotated[
+        bool,
+        typer.Option("--execute", help="Mark what is missing or differs (default: dry run)"),
+    ] = False,
+    movie: Annotated[
+        str | None, typer.Option("--movie", metavar="MOVIE_ID", help="Only this movie")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many assets")] = None,
+    size_only: Annotated[
+        bool, typer.Option("--size-only", help="Sizes from listings only: no HEAD, no sha256")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+) -> None:
+    """Check every object the database says is stored (presence, size, sha256); with
+    --execute, mark what is missing or differs so the next backfill imports it again."""
+    from flows.verify import verify
+    from reelflow.adapters.db import catalog
+    from reelflow.core.keys import safe_movie_id
+    from reelflow.services import resources
+
+    require_schema()
+    if movie is not None:
+        safe_movie_id(movie)
+        if not catalog.movie_exists(resources.engine(), movie):
+            raise MovieNotFound(f"movie {movie!r} does not exist")
+    with progress_bar("verifying", disable=as_json):
+        state = verify(
+            execute=execute, movie_id=movie, limit=limit, size_only=size_only, return_state=True
+        )
+    report = flow_result(state, VerifyReport, "verify")
+    if as_json:
+        out.print_json(report.model_dump_json())
+        return
+    if report.lines:
+        table = Table(
+            title="verify" + (" (dry run)" if report.dry_run else ": marked for backfill")
+        )
+        for column in ("id", "movie", "ep", "asset", "problem"):
+            table.add_column(column)
+        table.add_column("error", overflow="fold")
+        for line in report.lines[:200]:
+            table.add_row(
+                str(line.asset_id),
+                line.movie_id,
+                str(line.episode),
+                line.kind,
+                line.status,
+                line.error,
+            )
+        out.print(table)
+    out.print(counts_table("verify", report.counts()))
+    out.print(report.headline(), highlight=False)
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the reelflow CLI."""
     app.command("delete-movie")(one_line_errors(delete_movie_command))
     app.command("backfill")(one_line_errors(backfill_command))
+    app.command("retry")(one_line_errors(retry_command))
+    app.command("verify")(one_line_errors(verify_command))
     app.add_typer(cleanup_app, name="cleanup")

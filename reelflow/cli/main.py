@@ -24,6 +24,7 @@ from reelflow.cli.common import (
 )
 from reelflow.core.errors import ReelflowError, exit_code
 from reelflow.core.manifest import load_manifest
+from reelflow.core.reports import attention_first
 from reelflow.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -55,10 +56,10 @@ def print_summary(report: Any) -> None:
     for column in ("ep", "asset", "status", "before", "after"):
         table.add_column(column, no_wrap=True)
     table.add_column("key / error", overflow="fold")
-    for line in report.lines:
+    for line in sorted(report.lines, key=lambda line: attention_first(line.status)):
         before = f"{line.source_bytes / 1024:.1f} KB" if line.source_bytes else ""
         after = f"{line.bytes / 1024:.1f} KB" if line.bytes else ""
-        style = {"failed": "red", "skipped": "dim"}.get(line.status, "")
+        style = {"abandoned": "bold red", "failed": "red", "skipped": "dim"}.get(line.status, "")
         table.add_row(
             str(line.episode),
             line.kind,

@@ -153,15 +153,20 @@ def _print_status(result: dict[str, Any]) -> None:
     counts = ", ".join(f"{k} {v}" for k, v in assets["counts"].items()) or "none yet"
     out.print(f"assets ({assets['database']}): {counts}", highlight=False)
     if assets["recent_failures"]:
-        table = Table(title="recent asset failures")
-        for column in ("movie", "ep", "asset", "attempts", "last error"):
+        table = Table(title="assets that need attention (abandoned: `reelflow retry ID` re-arms)")
+        for column in ("id", "status", "movie", "ep", "asset", "attempts", "backfills failed"):
             table.add_column(column)
+        table.add_column("last error", overflow="fold")
         for f in assets["recent_failures"]:
+            status = f["status"]
             table.add_row(
+                str(f["asset_id"]),
+                f"[bold red]{status}[/]" if status == "abandoned" else f"[red]{status}[/]",
                 f["movie_id"],
                 str(f["episode"]),
                 f["kind"],
                 str(f["attempts"]),
+                str(f["backfill_failures"]),
                 f["last_error"] or "",
             )
         out.print(table)

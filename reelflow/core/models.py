@@ -9,7 +9,7 @@ from reelflow.core.keys import AssetKind
 
 __all__ = ["AssetJob", "AssetOutcome", "Downloaded", "Prepared", "Stored"]
 
-Status = Literal["stored", "skipped", "failed"]
+Status = Literal["stored", "skipped", "failed", "abandoned"]
 
 
 @dataclass(frozen=True)
@@ -82,3 +82,5 @@ class AssetOutcome:
     error: str | None = None
     attempts: int = 0
     uploaded: bool = False
+    # A failure's error could go away (a timeout, a 5xx): the dead-letter rule reads it.
+    retryable: bool = False

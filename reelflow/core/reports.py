@@ -21,6 +21,7 @@ from reelflow.core.models import AssetOutcome
 from reelflow.core.sweep import DESCRIPTIONS, CapDecision, Category, Census, as_utc
 
 __all__ = [
+    "ATTENTION",
     "AssetLine",
     "CategoryLine",
     "PurgeFailure",
@@ -28,7 +29,10 @@ __all__ = [
     "SweepReport",
     "TransferReport",
     "Verdict",
+    "VerifyLine",
+    "VerifyReport",
     "WarmupReport",
+    "attention_first",
     "markdown",
     "run_verdict",
     "sweep_report",
@@ -44,6 +48,16 @@ def run_verdict(*, failed: int, succeeded: int) -> Verdict:
     if failed == 0:
         return "Completed"
     return "Partial" if succeeded else "Failed"
+
+
+# The order rows are shown in: what needs an operator first. An abandoned asset is never
+# retried on its own (`reelflow retry` re-arms it); a failed one waits for the next backfill.
+ATTENTION = {"abandoned": 0, "failed": 1}
+
+
+def attention_first(status: str | None) -> int:
+    """Sort key of a row's status: abandoned, then failed, then everything else."""
+    return ATTENTION.get(status or "", len(ATTENTION))
 
 
 def _cell(value: Any) -> str:
@@ -70,7 +84,8 @@ def markdown(
 
 class AssetLine(BaseModel):
     """One asset's row in reports and table artifacts: what failed and why come before the
-    key, where the UI does not clip them (publish() also puts failed rows first)."""
+    key, where the UI does not clip them (publish() also puts abandoned, then failed rows
+    first)."""
 
     movie_id: str
     episode: int
@@ -94,7 +109,8 @@ class TransferReport(BaseModel):
     assets: int = 0  # assets this run handled
     stored: int = 0
     skipped: int = 0  # already stored (sha256 confirmed in S3)
-    failed: int = 0
+    failed: int = 0  # failed this run; a backfill will try again
+    abandoned: int = 0  # failed this run and given up on (dead letters: `reelflow retry`)
     uploaded: int = 0
     source_bytes: int = 0
     stored_bytes: int = 0
@@ -110,11 +126,13 @@ class TransferReport(BaseModel):
 
     @property
     def ok(self) -> bool:
-        return self.failed == 0
+        return self.failed == 0 and self.abandoned == 0
 
     @property
     def verdict(self) -> Verdict:
-        return run_verdict(failed=self.failed, succeeded=self.stored + self.skipped)
+        return run_verdict(
+            failed=self.failed + self.abandoned, succeeded=self.stored + self.skipped
+        )
 
     @property
     def percent_saved(self) -> float:
@@ -130,7 +148,8 @@ class TransferReport(BaseModel):
             who = f"Backfill: {self.assets} assets claimed"
         text = (
             f"{who} - {self.stored} stored "
-            f"({self.uploaded} uploaded), {self.skipped} already stored, {self.failed} failed; "
+            f"({self.uploaded} uploaded), {self.skipped} already stored, {self.failed} failed"
+            f"{f', {self.abandoned} abandoned' if self.abandoned else ''}; "
             f"{self.source_bytes / 1e6:.2f} MB in -> {self.stored_bytes / 1e6:.2f} MB stored "
             f"({self.percent_saved:.1f}% smaller) in {self.seconds:.1f}s"
         )
@@ -145,9 +164,9 @@ class TransferReport(BaseModel):
 
     def failure_messages(self) -> list[str]:
         return [
-            f"{line.movie_id}/ep{line.episode}/{line.kind} failed: {line.error}"
+            f"{line.movie_id}/ep{line.episode}/{line.kind} {line.status}: {line.error}"
             for line in self.lines
-            if line.status == "failed"
+            if line.status in ATTENTION
         ]
 
     def counts(self) -> dict[str, Any]:
@@ -161,6 +180,7 @@ class TransferReport(BaseModel):
             "uploaded": self.uploaded,
             "already stored": self.skipped,
             "failed": self.failed,
+            "abandoned": self.abandoned,
         }
         if self.unrecorded:
             row["not recorded"] = self.unrecorded
@@ -198,12 +218,14 @@ def transfer_report(
     unrecorded: int = 0,
     unrecorded_reason: str = "",
 ) -> TransferReport:
-    """Counts, bytes and one line per asset (failures first when lines are capped)."""
+    """Counts, bytes and one line per asset: abandoned, then failed, then the rest, each in
+    (movie, episode, kind) order; at most `max_lines`."""
     counts = Counter(outcome.status for outcome in outcomes)
     moved = [o for o in outcomes if o.status == "stored"]
-    by_asset = sorted(outcomes, key=lambda o: (o.job.movie_id, o.job.number, o.job.kind))
-    if max_lines is not None:  # capped: failures first, so none is cut off for a success
-        by_asset = sorted(by_asset, key=lambda o: o.status != "failed")[:max_lines]
+    by_asset = sorted(  # what needs an operator first, so no cap cuts it off for a success
+        outcomes,
+        key=lambda o: (attention_first(o.status), o.job.movie_id, o.job.number, o.job.kind),
+    )[:max_lines]
     return TransferReport(
         run=run,
         movie_id=movie_id,
@@ -213,6 +235,7 @@ def transfer_report(
         stored=counts["stored"],
         skipped=counts["skipped"],
         failed=counts["failed"],
+        abandoned=counts["abandoned"],
         uploaded=sum(1 for o in outcomes if o.uploaded),
         source_bytes=sum(o.source_bytes or 0 for o in moved),
         stored_bytes=sum(o.bytes or 0 for o in moved),
@@ -425,4 +448,73 @@ class WarmupReport(BaseModel):
             "batches": self.batches,
             "seconds": self.seconds,
             "mode": self.mode,
+        }
+
+
+class VerifyLine(BaseModel):
+    """One stored object that is not what the database recorded."""
+
+    status: str  # missing | size | sha256 (publish() sorts by status: the field keeps its name)
+    movie_id: str
+    episode: int
+    kind: str
+    error: str
+    asset_id: int
+    key: str
+
+
+class VerifyReport(BaseModel):
+    """What a verify run found: every object the database says is stored, checked by listing
+    (present, size) and, unless size_only, by HEAD (the sha256 in its metadata)."""
+
+    bucket: str
+    dry_run: bool
+    sha256: bool = True  # HEADs made (False: sizes only)
+    movie_id: str | None = None
+    stored: int = 0  # objects the database says are stored (in scope)
+    checked: int = 0
+    intact: int = 0
+    missing: int = 0
+    size: int = 0
+    sha256_mismatch: int = 0
+    marked: int = 0  # assets marked for backfill (execute only)
+    listings: int = 0  # ListObjectsV2 requests
+    heads: int = 0  # HEAD requests
+    batches: int = 0
+    seconds: float = 0.0
+    lines: list[VerifyLine] = Field(default_factory=list)
+
+    @property
+    def problems(self) -> int:
+        return self.missing + self.size + self.sha256_mismatch
+
+    @property
+    def verdict(self) -> Verdict:
+        """Finding damage is the job, not a failure: what cannot be checked raises instead."""
+        return "Completed"
+
+    def headline(self) -> str:
+        what = (
+            f"{self.problems} of {self.checked} stored objects in {self.bucket} are missing or "
+            f"differ ({self.missing} missing, {self.size} wrong size, "
+            f"{self.sha256_mismatch} wrong sha256{'' if self.sha256 else ', sha256 not checked'})"
+        )
+        if self.dry_run:
+            act = f"would mark {self.problems} assets for backfill" if self.problems else "all good"
+            return f"Dry run: {what}; {act}"
+        act = f"marked {self.marked} assets for backfill" if self.problems else "all good"
+        return f"Verified: {what}; {act} in {self.seconds:.1f}s"
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "stored (DB)": self.stored,
+            "checked": self.checked,
+            "intact": self.intact,
+            "missing": self.missing,
+            "wrong size": self.size,
+            "wrong sha256": self.sha256_mismatch,
+            "marked": self.marked,
+            "list requests": self.listings,
+            "HEAD requests": self.heads,
+            "seconds": self.seconds,
         }

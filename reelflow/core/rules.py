@@ -1,4 +1,5 @@
-"""Import rules, pure: what an import may skip, what a replacement owes, where a backfill reads.
+"""Import rules, pure: what an import may skip, what a replacement owes, where a backfill reads,
+and when a backfill gives up on an asset (dead letters).
 
 The database adapters (reelflow.adapters.db.imports, .claims) ask these functions and act on
 the answer inside their transactions; tests/unit/test_import_rules.py holds their tables.
@@ -7,8 +8,18 @@ the answer inside their transactions; tests/unit/test_import_rules.py holds thei
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
 
-__all__ = ["CLAIM_TTL", "already_stored", "is_temporary", "pick_source_url", "replaced_object"]
+__all__ = [
+    "CLAIM_TTL",
+    "FailedAs",
+    "after_failure",
+    "already_stored",
+    "is_temporary",
+    "pick_source_url",
+    "replaced_object",
+]
 
 # A backfill claim older than this is considered abandoned (its worker died) and may be
 # claimed again. Claims are released at the end of every batch, so this only matters after
@@ -49,3 +60,46 @@ def pick_source_url(
         if url and is_temporary(url):
             return url
     return None
+
+
+@dataclass(frozen=True)
+class FailedAs:
+    """What an asset row becomes after a run failed to import it."""
+
+    status: Literal["stored", "failed", "abandoned"]
+    backfill_failures: int
+
+
+def after_failure(
+    *,
+    run: Literal["import", "backfill"],
+    status: str | None,
+    same_source: bool,
+    retryable: bool,
+    backfill_failures: int,
+    max_failures: int,
+) -> FailedAs:
+    """The dead-letter rule: the row's new status after `run` failed to import an asset that
+    was `status`, from the URL it last tried (`same_source`) or a new one.
+
+    - A backfill gives up (`abandoned`, never claimed again until `reelflow retry`) on an
+      error that cannot go away (`retryable` False: a 404, unsupported media, a blocked URL)
+      or when this is its `max_failures`-th failed backfill in a row; otherwise `failed`,
+      for the next backfill. Every failed backfill counts one.
+    - An import never abandons: it is an explicit request. An abandoned asset that fails
+      again from the *same* URL stays abandoned (the hourly backfill would only fetch that
+      URL again); a *new* URL is new content: `failed`, its count starts over, and the
+      backfill retries it. A stored asset whose new source failed stays stored (its object
+      still serves).
+    """
+    if run == "backfill":
+        count = backfill_failures + 1
+        give_up = not retryable or count >= max_failures
+        return FailedAs("abandoned" if give_up else "failed", count)
+    if status == "stored":
+        return FailedAs("stored", backfill_failures)
+    if not same_source:
+        return FailedAs("failed", 0)
+    if status == "abandoned":
+        return FailedAs("abandoned", backfill_failures)
+    return FailedAs("failed", backfill_failures)

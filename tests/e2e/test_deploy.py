@@ -33,6 +33,7 @@ DEPLOYMENTS = {
         1,
         "0 3 * * *",
     ),
+    "verify/verify": ("flows/verify.py:verify", "low", 1, "0 2 * * *"),
 }
 
 

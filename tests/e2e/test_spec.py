@@ -40,7 +40,10 @@ def test_prefect_yaml_declares_every_deployment_with_its_queue_and_schedule():
             1,
         ),
         "orphan-cleanup": ("flows/orphan_cleanup.py:orphan_cleanup", "low", ["0 3 * * *"], 1),
+        "verify": ("flows/verify.py:verify", "low", ["0 2 * * *"], 1),
     }
+    nightly_verify = project.deployment("verify")
+    assert nightly_verify.parameters == {"execute": True}, "the nightly verify marks"
     sweep = project.deployment("orphan-cleanup")
     assert sweep.parameters == {"execute": True, "force": False}
     assert sweep.schedules[0].timezone == "UTC"

@@ -63,3 +63,56 @@ def test_downgrade_then_upgrade(backend, tmp_path, pg_admin):
     else:
         with fresh_database(pg_admin) as url:
             run(url)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_0005_adds_backfill_failures_to_existing_rows_and_removes_it(backend, tmp_path, pg_admin):
+    """Rows written before 0005 get a count of 0; downgrading to 0003 drops the column only."""
+    from alembic import command
+    from sqlalchemy import text
+
+    def run(url: str) -> None:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine, "0003")
+            with engine.begin() as conn:
+                now = "CURRENT_TIMESTAMP"
+                conn.execute(
+                    text(
+                        f"INSERT INTO movies (id, title, created_at, updated_at) "
+                        f"VALUES ('m', '', {now}, {now})"
+                    )
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO episodes (movie_id, number, title, created_at, updated_at) "
+                        f"VALUES ('m', 1, '', {now}, {now})"
+                    )
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO assets (episode_id, kind, status, attempts, created_at, "
+                        f"updated_at) SELECT id, 'thumbnail', 'failed', 7, {now}, {now} "
+                        "FROM episodes"
+                    )
+                )
+            migrate.upgrade(engine, "0005")
+            with engine.connect() as conn:
+                row = conn.execute(
+                    text("SELECT status, attempts, backfill_failures FROM assets")
+                ).one()
+            assert tuple(row) == ("failed", 7, 0)
+            cfg = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, "0003")
+            columns = {c["name"] for c in inspect(engine).get_columns("assets")}
+            assert "backfill_failures" not in columns and "claimed_at" in columns
+        finally:
+            engine.dispose()
+
+    if backend == "sqlite":
+        run(f"sqlite:///{tmp_path / 'b.db'}")
+    else:
+        with fresh_database(pg_admin) as url:
+            run(url)

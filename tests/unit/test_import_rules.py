@@ -91,7 +91,7 @@ def test_transfer_report_counts_bytes_and_puts_failures_first_when_capped():
     assert (report.assets, report.stored, report.skipped, report.failed) == (3, 1, 1, 1)
     assert (report.uploaded, report.source_bytes, report.stored_bytes) == (1, 1000, 250)
     assert report.percent_saved == 75.0 and report.verdict == "Partial"
-    assert [line.episode for line in report.lines] == [1, 2, 3]
+    assert [line.episode for line in report.lines] == [3, 1, 2], "failed first, then in order"
     assert report.failure_messages() == ["m/ep3/preview failed: download: OriginRejected: 404"]
     capped = transfer_report(outcomes, run="backfill", bucket="b", seconds=1, max_lines=1)
     assert [line.status for line in capped.lines] == ["failed"] and capped.assets == 3

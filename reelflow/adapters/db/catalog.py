@@ -5,14 +5,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from reelflow.adapters.db.engine import db_errors
 from reelflow.adapters.db.schema import Asset, Episode, Movie
 from reelflow.core.keys import is_managed_key, parse_s3_url
+from reelflow.core.reports import ATTENTION, attention_first
 
-__all__ = ["asset_counts", "movie_episode_urls", "recent_failures", "recent_stored_urls"]
+__all__ = [
+    "movie_exists",
+    "asset_counts",
+    "movie_episode_urls",
+    "recent_failures",
+    "recent_stored_urls",
+]
+
+
+@db_errors
+def movie_exists(engine: Engine, movie_id: str) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(select(Movie.id).where(Movie.id == movie_id)).first() is not None
 
 
 @db_errors
@@ -59,27 +72,37 @@ def recent_stored_urls(engine: Engine, top: int) -> list[str]:
 
 @db_errors
 def asset_counts(engine: Engine) -> dict[str, int]:
-    """Assets per status."""
+    """Assets per status, abandoned first, then failed, then the rest by name."""
     with engine.connect() as conn:
         rows = conn.execute(select(Asset.status, func.count()).group_by(Asset.status)).all()
-    return {status: int(n) for status, n in sorted(rows)}
+    ordered = sorted(rows, key=lambda row: (attention_first(row[0]), row[0]))
+    return {status: int(n) for status, n in ordered}
 
 
 @db_errors
 def recent_failures(engine: Engine, limit: int) -> list[Any]:
-    """The most recently failed assets: movie, episode, kind, attempts, error, when."""
+    """Abandoned assets first, then failed ones, most recent first: asset id (what
+    `reelflow retry` takes), status, movie, episode, kind, attempts, failed backfills,
+    error, when."""
+    rank = case(
+        *((Asset.status == status, order) for status, order in ATTENTION.items()),
+        else_=len(ATTENTION),
+    )
     query = (
         select(
+            Asset.id,
+            Asset.status,
             Episode.movie_id,
             Episode.number,
             Asset.kind,
             Asset.attempts,
+            Asset.backfill_failures,
             Asset.last_error,
             Asset.updated_at,
         )
         .join(Episode, Asset.episode_id == Episode.id)
-        .where(Asset.status == "failed")
-        .order_by(Asset.updated_at.desc(), Asset.id.desc())
+        .where(Asset.status.in_(list(ATTENTION)))
+        .order_by(rank, Asset.updated_at.desc(), Asset.id.desc())
         .limit(limit)
     )
     with engine.connect() as conn:

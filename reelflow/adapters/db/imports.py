@@ -3,7 +3,7 @@ Each function is one short transaction; the rules it applies live in reelflow.co
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import Engine
@@ -13,7 +13,7 @@ from reelflow.adapters.db.schema import URL_COLUMNS, Asset, Episode, Movie, Purg
 from reelflow.core.keys import s3_url
 from reelflow.core.manifest import Manifest
 from reelflow.core.models import AssetJob, Stored
-from reelflow.core.rules import already_stored, replaced_object
+from reelflow.core.rules import after_failure, already_stored, replaced_object
 
 __all__ = ["record_failed", "record_stored", "upsert_manifest"]
 
@@ -140,9 +140,7 @@ def record_stored(engine: Engine, stored: Stored, attempts: int) -> None:
         if left is not None:
             conn.execute(
                 insert_for(conn, PurgeItem.__table__)
-                .values(
-                    bucket=left[0], key=left[1], reason="replaced", attempts=0, created_at=now
-                )
+                .values(bucket=left[0], key=left[1], reason="replaced", attempts=0, created_at=now)
                 .on_conflict_do_nothing(index_elements=["bucket", "key"])
             )
         values = {
@@ -158,6 +156,7 @@ def record_stored(engine: Engine, stored: Stored, attempts: int) -> None:
             "source_sha256": prepared.source_sha256,
             "source_url": job.source_url,
             "attempts": Asset.attempts + attempts,
+            "backfill_failures": 0,
             "last_error": None,
             "updated_at": now,
             "stored_at": now,
@@ -188,17 +187,43 @@ def record_stored(engine: Engine, stored: Stored, attempts: int) -> None:
 
 
 @db_errors
-def record_failed(engine: Engine, job: AssetJob, error: str, attempts: int) -> None:
-    """Mark the asset failed; the episode keeps whatever URL it had (graceful degradation)."""
+def record_failed(
+    engine: Engine,
+    job: AssetJob,
+    error: str,
+    attempts: int,
+    *,
+    run: Literal["import", "backfill"] = "import",
+    retryable: bool = False,
+    max_failures: int = 1,
+) -> str:
+    """Record a failed asset and return its new status (reelflow.core.rules.after_failure:
+    failed, abandoned, or stored when a stored asset's new source failed). The episode keeps
+    whatever URL it had (graceful degradation)."""
     with engine.begin() as conn:
-        conn.execute(
-            update(Asset)
+        row = conn.execute(
+            select(Asset.id, Asset.status, Asset.source_url, Asset.backfill_failures)
             .where(Asset.episode_id == job.episode_id, Asset.kind == job.kind)
-            .values(
-                # A stored asset whose *new* source failed stays stored: its object still serves.
-                status=case((Asset.status == "stored", "stored"), else_="failed"),
-                attempts=Asset.attempts + attempts,
-                last_error=error[:2000],
-                updated_at=utcnow(),
-            )
+            .with_for_update()
+        ).first()
+        if row is None:  # the movie was deleted meanwhile: nothing to record
+            return "failed"
+        became = after_failure(
+            run=run,
+            status=row.status,
+            same_source=row.source_url == job.source_url,
+            retryable=retryable,
+            backfill_failures=row.backfill_failures,
+            max_failures=max_failures,
         )
+        values: dict[str, Any] = {
+            "status": became.status,
+            "backfill_failures": became.backfill_failures,
+            "attempts": Asset.attempts + attempts,
+            "last_error": error[:2000],
+            "updated_at": utcnow(),
+        }
+        if became.status != "stored":  # the URL that failed (a stored row keeps its source)
+            values["source_url"] = job.source_url
+        conn.execute(update(Asset).where(Asset.id == row.id).values(**values))
+    return became.status

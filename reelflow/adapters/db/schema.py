@@ -108,7 +108,8 @@ class Asset(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     episode_id: Mapped[int] = mapped_column(ForeignKey("episodes.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(16))  # thumbnail | preview
-    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|stored|failed
+    # pending | stored | failed | abandoned (a backfill gave up: reelflow.core.rules.after_failure)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
     bucket: Mapped[str | None] = mapped_column(String(255))
     key: Mapped[str | None] = mapped_column(String(1024))
     content_type: Mapped[str | None] = mapped_column(String(100))
@@ -128,6 +129,9 @@ class Asset(Base):
     stored_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # Set while a backfill worker owns the row (migration 0002); NULL otherwise.
     claimed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Backfill runs in a row that failed to import this asset (migration 0005); reset when it
+    # is stored, imported from a new URL or re-armed. `attempts` counts every attempt ever.
+    backfill_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     episode: Mapped[Episode] = relationship(back_populates="assets")
 

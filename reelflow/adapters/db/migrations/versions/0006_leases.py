@@ -1,7 +1,7 @@
 """leases
 
 Revision ID: 0006
-Revises: 0003
+Revises: 0005
 Create Date: 2026-12-02 15:05:00.000000
 
 leases: one import or backfill per movie at a time. Two imports of the same movie used to
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0003"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
