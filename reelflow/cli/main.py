@@ -136,6 +136,7 @@ def main() -> None:
     """Console entry point: reelflow's own errors become one line on stderr and their exit
     code (1 work failed, 2 bad input or configuration), never a traceback."""
     try:
+        quiet_throwaway_server()  # before Prefect is imported: it reads its settings then
         limit_arenas(get_settings().malloc_arenas)  # before any thread allocates
         app(standalone_mode=True)
     except ReelflowError as exc:
