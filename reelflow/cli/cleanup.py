@@ -136,8 +136,9 @@ def orphans_command(
 
 
 def print_sweep(report: Any) -> None:
-    mode = "executed" if report.executed else "dry run"
-    table = Table(title=f"orphan sweep of {report.bucket} ({mode})")
+    """The census table, the cut-off and cap, and the headline. A refused executing sweep's
+    reason is left to the error line that follows (said once)."""
+    table = Table(title=f"orphan sweep of {report.bucket} ({report.mode})")
     for column, justify in (("category", "left"), ("count", "right"), ("bytes", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     table.add_column("sample keys")
@@ -147,9 +148,10 @@ def print_sweep(report: Any) -> None:
         table.add_row(name, str(line.count), human(line.bytes), "\n".join(line.samples[:3]))
     table.add_row("[bold]listed[/]", str(report.listed), human(report.listed_bytes), "")
     out.print(table)
+    cap = "refused (below)" if report.refused else report.decision
     out.print(
         f"cut-off {report.cutoff:%Y-%m-%d %H:%M:%S}Z (grace {report.grace_hours:g} h); "
-        f"database references {report.references} objects here; cap: {report.decision}",
+        f"database references {report.references} objects here; cap: {cap}",
         highlight=False,
     )
     out.print(report.headline(), highlight=False)

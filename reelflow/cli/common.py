@@ -24,6 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from reelflow.core.errors import PrefectUnavailable, ReelflowError, SchemaOutdated, exit_code
+from reelflow.core.units import human_size
 
 __all__ = [
     "counts_table",
@@ -164,10 +165,4 @@ def counts_table(title: str, counts: dict[str, Any]) -> Table:
     return table
 
 
-def human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
+human = human_size  # the one size formatter (reelflow.core.units), under its CLI name

@@ -16,6 +16,7 @@ from reelflow.cli import bench, cleanup, ops, urls
 from reelflow.cli.common import (
     err,
     flow_result,
+    human,
     one_line_errors,
     out,
     progress_bar,
@@ -56,8 +57,8 @@ def print_summary(report: Any) -> None:
         table.add_column(column, no_wrap=True)
     table.add_column("key / error", overflow="fold")
     for line in report.lines:
-        before = f"{line.source_bytes / 1024:.1f} KB" if line.source_bytes else ""
-        after = f"{line.bytes / 1024:.1f} KB" if line.bytes else ""
+        before = human(line.source_bytes) if line.source_bytes else ""
+        after = human(line.bytes) if line.bytes else ""
         style = {"failed": "red", "skipped": "dim"}.get(line.status, "")
         table.add_row(
             str(line.episode),

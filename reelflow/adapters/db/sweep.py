@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, union_all
+from sqlalchemy import and_, func, literal, select, union, union_all
 from sqlalchemy.engine import Connection, Engine
 
 from reelflow.adapters.db.engine import db_errors, insert_for
@@ -67,24 +67,23 @@ def page_references(
 
 @db_errors
 def bucket_reference_count(engine: Engine, bucket: str) -> int:
-    """How many references to objects of `bucket` the database holds: asset rows with a key
-    plus episode s3:// URLs (an object stored by reelflow usually counts twice)."""
+    """How many distinct objects of `bucket` the database references: the keys of asset rows
+    and of episode s3:// URLs, each counted once (a stored asset names its object twice, in
+    its row and in its episode's URL)."""
     prefix = s3_url(bucket, "")
+    start = len(prefix) + 1  # SQL substr is 1-based: the key after "s3://bucket/"
     with engine.connect() as conn:
-        assets = conn.execute(
-            select(func.count())
-            .select_from(Asset)
-            .where(Asset.bucket == bucket, Asset.key.is_not(None))
-        ).scalar_one()
-        urls = sum(
-            conn.execute(
-                select(func.count())
-                .select_from(Episode)
-                .where(column.startswith(prefix, autoescape=True))
-            ).scalar_one()
-            for column in (Episode.thumbnail_url, Episode.video_preview_url)
-        )
-    return int(assets) + int(urls)
+        keys: Any = union(
+            select(Asset.key.label("key")).where(Asset.bucket == bucket, Asset.key.is_not(None)),
+            *(
+                select(func.substr(column, start).label("key")).where(
+                    column.startswith(prefix, autoescape=True)
+                )
+                for column in (Episode.thumbnail_url, Episode.video_preview_url)
+            ),
+        ).subquery()
+        count = conn.execute(select(func.count()).select_from(keys)).scalar_one()
+    return int(count)
 
 
 @db_errors
