@@ -45,8 +45,22 @@ def db_upgrade() -> None:
 
 
 @app.command("config")
-def show_config() -> None:
+def show_config(
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown",
+            help="Print every setting (variable, default, description) as README.md's table "
+            "instead (`make docs` writes it into README.md)",
+        ),
+    ] = False,
+) -> None:
     """Print the effective settings (secrets masked)."""
+    if markdown:
+        from reelflow.devtools.settings_doc import settings_table
+
+        typer.echo(settings_table(), nl=False)
+        return
     out.print_json(json.dumps(get_settings().safe_summary(), default=str))
 
 
