@@ -7,6 +7,7 @@ Each runs its flow in this process (like `reelflow import`) and prints a table o
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -23,7 +24,7 @@ from reelflow.cli.common import (
     progress_bar,
     require_schema,
 )
-from reelflow.core.errors import SweepRefused
+from reelflow.core.errors import MovieNotFound, SweepRefused
 from reelflow.core.reports import PurgeReport, SweepReport, TransferReport
 
 cleanup_app = typer.Typer(no_args_is_help=True, help="Orphan sweep and purge queue.")
@@ -36,8 +37,44 @@ def _print_failures(report: Any) -> None:
         err.print(f"  ... and {len(report.failures) - 20} more", highlight=False)
 
 
+def _deletion_preview(movie_id: str) -> tuple[int, int]:
+    """(episodes, stored objects) the deletion would remove; MovieNotFound when none."""
+    from reelflow.adapters.db import catalog
+    from reelflow.services import resources
+
+    episodes = catalog.movie_episode_urls(resources.engine(), movie_id)
+    if not episodes:
+        raise MovieNotFound(f"movie {movie_id!r} does not exist")
+    stored = sum(
+        1
+        for episode in episodes
+        for url in (episode.thumbnail_url, episode.video_preview_url)
+        if url and url.startswith("s3://")
+    )
+    return len(episodes), stored
+
+
+def _confirm_deletion(movie_id: str, episodes: int, stored: int) -> None:
+    """Ask on a terminal; refuse (exit 2) when there is none to ask on: never wait on a pipe."""
+    what = f"movie {movie_id} ({episodes} episodes) and its {stored} stored objects in S3"
+    if not sys.stdin.isatty():
+        fail(
+            f"not deleting {what} without confirmation: stdin is not a terminal; "
+            "pass --yes to delete without asking (or --dry-run to see what would go)",
+            code=2,
+        )
+    if not typer.confirm(f"Delete {what}?", default=False):
+        fail("nothing deleted", code=1)
+
+
 def delete_movie_command(
     movie_id: Annotated[str, typer.Argument(metavar="MOVIE_ID")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete without asking for confirmation")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing")
+    ] = False,
     wait: Annotated[
         bool,
         typer.Option(
@@ -48,11 +85,25 @@ def delete_movie_command(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
-    """Delete a movie, its episodes and assets, and purge its objects from S3."""
+    """Delete a movie, its episodes and assets, and purge its objects from S3 (asks first)."""
     from deployments.launch import PrefectPurgeLauncher
     from reelflow.services.movies import delete_movie
 
     require_schema()
+    episodes, stored = _deletion_preview(movie_id)
+    if dry_run:
+        if as_json:
+            data = {"movie_id": movie_id, "episodes": episodes, "stored_objects": stored}
+            out.print_json(json.dumps({**data, "dry_run": True}))
+        else:
+            out.print(
+                f"Dry run: would delete movie {movie_id}: {episodes} episodes, and purge "
+                f"{stored} stored objects from S3",
+                highlight=False,
+            )
+        return
+    if not yes:
+        _confirm_deletion(movie_id, episodes, stored)
     result = delete_movie(movie_id, launcher=PrefectPurgeLauncher(), wait=wait, fallback="queue")
     purge = result.purge
     if as_json:

@@ -218,7 +218,7 @@ def _without_credentials(monkeypatch, tmp_path) -> None:
         ["cleanup", "orphans"],
         ["cleanup", "orphans", "--execute"],
         ["cleanup", "purge"],
-        ["delete-movie", "mv-nocreds"],
+        ["delete-movie", "mv-nocreds", "--yes"],
     ],
     ids=" ".join,
 )
