@@ -31,10 +31,20 @@ cleanup_app = typer.Typer(no_args_is_help=True, help="Orphan sweep and purge que
 
 
 def _print_failures(report: Any) -> None:
-    for failure in report.failures[:20]:
-        err.print(f"  s3://{failure.bucket}/{failure.key}: {failure.error}", highlight=False)
-    if len(report.failures) > 20:
-        err.print(f"  ... and {len(report.failures) - 20} more", highlight=False)
+    """What could not be deleted, one line per distinct error (an outage fails every key the
+    same way: one line, not one per key), then one `error:` line; exit 1."""
+    if not report.failures:
+        return
+    by_error: dict[str, list[Any]] = {}
+    for failure in report.failures:
+        by_error.setdefault(failure.error, []).append(failure)
+    for error, failures in list(by_error.items())[:20]:
+        first = failures[0]
+        more = f" and {len(failures) - 1} more" if len(failures) > 1 else ""
+        err.print(f"  s3://{first.bucket}/{first.key}{more}: {error}", highlight=False)
+    common = next(iter(by_error)) if len(by_error) == 1 else "see above"
+    count = report.failed + report.refused
+    fail(f"{count} objects could not be deleted (kept in purge_queue): {common}", 1)
 
 
 def _deletion_preview(movie_id: str) -> tuple[int, int]:

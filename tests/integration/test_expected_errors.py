@@ -239,3 +239,60 @@ def test_every_s3_command_without_credentials_names_the_variables(env, tmp_path,
     assert "S3_ACCESS_KEY_ID" in errors[0] and "S3_SECRET_ACCESS_KEY" in errors[0]
     # delete-movie has deleted the rows and queued the keys when its purge fails: work failed
     assert result.exit_code == (1 if args[0] == "delete-movie" else 2), result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["db", "upgrade"],
+        ["import", "MANIFEST"],
+        ["urls", "mv"],
+        ["warmup"],
+        ["cleanup", "orphans"],
+        ["cleanup", "purge"],
+        ["backfill"],
+        ["delete-movie", "mv", "--yes"],
+    ],
+    ids=" ".join,
+)
+def test_an_unreachable_database_is_one_line_in_every_command(tmp_path, monkeypatch, args):
+    path = _manifest(tmp_path, [{"number": 1, "thumbnail_url": "https://cdn.example/1.jpg"}])
+    args = [path if a == "MANIFEST" else a for a in args]
+    url = f"postgresql+psycopg://nobody:pw-not-shown@127.0.0.1:{free_port()}/x"
+    monkeypatch.setenv("DATABASE_URL", url)
+    reset()
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: cannot use the database") and "Connection refused" in line
+    assert "pw-not-shown" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cleanup", "orphans"],
+        ["cleanup", "orphans", "--execute"],
+        ["cleanup", "purge"],
+        ["delete-movie", "mv-s3down", "--yes"],
+    ],
+    ids=" ".join,
+)
+def test_an_unreachable_s3_is_one_line_in_every_command(env, monkeypatch, args):
+    from tests.support.cleanup import seed_movie
+
+    seed_movie("mv-s3down", 1)
+    if args[:2] == ["cleanup", "purge"]:
+        from reelflow.adapters.db import purge_queue
+
+        purge_queue.delete_movie_rows(resources.engine(), "mv-s3down")
+    monkeypatch.setenv("S3_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("REELFLOW_RETRIES", "0")
+    reset()
+    result = CliRunner().invoke(app, args)
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot reach S3" in errors[0], result.output
