@@ -4,7 +4,7 @@ UV ?= $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install system-deps demo test lint bench clean demo-stop up down deploy
+.PHONY: install system-deps demo test lint bench clean demo-stop up down deploy docs
 
 $(UV):
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --user --quiet uv
@@ -45,6 +45,9 @@ bench: install  ## every benchmark; each prints figures against a baseline from 
 	$(VENV)/bin/reelflow bench verify --objects 10000 --json
 	$(VENV)/bin/reelflow bench decode-memory --json
 	$(VENV)/bin/reelflow bench import --episodes 200 --plain --json
+
+docs: install  ## regenerate README.md's settings table from reelflow/settings.py
+	$(PY) -m reelflow.devtools.settings_doc
 
 lint: install  ## ruff, the layer contract (import-linter), mypy --strict on the core
 	$(VENV)/bin/ruff check .

@@ -44,21 +44,22 @@ from reelflow.core.errors import SweepRefused
 from reelflow.core.keys import MANAGED_PREFIXES
 from reelflow.core.reports import SweepReport, sweep_report
 from reelflow.core.sweep import as_utc, cutoff_for, decide_cap
+from reelflow.core.units import human_size
 from reelflow.settings import get_settings
 from tasks.sweep import count_references
 
 __all__ = ["measured_at", "orphan_cleanup"]
 
+
 def _publish(report: SweepReport) -> None:
-    mode = "executed" if report.executed else "dry run"
     publish(
         "orphan-sweep-report",
-        f"Orphan sweep of `{report.bucket}` ({mode})",
+        f"Orphan sweep of `{report.bucket}` ({report.mode})",
         report.headline(),
         [{"key": f"`{f.key}`", "error": f.error} for f in report.failures],
         notes=[
             f"cut-off: {report.cutoff.isoformat()} (grace {report.grace_hours} h)",
-            f"listed: {report.listed} objects, {report.listed_bytes} bytes",
+            f"listed: {report.listed} objects, {human_size(report.listed_bytes)}",
             f"objects the database references in this bucket: {report.references}",
             f"cap: {report.decision}",
         ],
@@ -67,7 +68,7 @@ def _publish(report: SweepReport) -> None:
             {
                 "category": line.category,
                 "count": line.count,
-                "bytes": line.bytes,
+                "size": human_size(line.bytes),
                 "meaning": line.meaning,
                 "sample keys": ", ".join(line.samples[:5]),
             }
@@ -135,7 +136,7 @@ def orphan_cleanup(
         census,
         decision,
         bucket=bucket,
-        executed=execute and decision.allowed,
+        execute=execute,
         now=moment,
         cutoff=cutoff,
         grace_hours=grace,
@@ -152,8 +153,8 @@ def orphan_cleanup(
     if not decision.allowed:
         report = report.model_copy(update={"seconds": round(time.monotonic() - started, 3)})
         _publish(report)
-        if execute:  # an expected refusal: the run fails with the reason, not a traceback
-            logger.error(decision.reason)
+        if execute:  # an expected refusal: the run fails with the reason, not a traceback;
+            # the reason is said once, as the Failed state's message (Prefect logs it)
             return Failed(message=decision.reason, data=SweepRefused(decision.reason, report))
         logger.warning("An executed sweep would be refused: %s", decision.reason)
         return finish(report)

@@ -27,28 +27,69 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
     # --- S3 (the seed's names) ---
-    s3_endpoint: str | None = Field(default=None, alias="S3_ENDPOINT")
-    s3_access_key_id: SecretStr | None = Field(default=None, alias="S3_ACCESS_KEY_ID")
-    s3_secret_access_key: SecretStr | None = Field(default=None, alias="S3_SECRET_ACCESS_KEY")
-    s3_region: str = Field(default="us-east-1", alias="S3_REGION")
-    s3_bucket_name: str = Field(default="reelflow-media", alias="S3_BUCKET_NAME")
-    cdn_url: str | None = Field(default=None, alias="CDN_URL")
+    s3_endpoint: str | None = Field(
+        default=None, alias="S3_ENDPOINT", description="S3-compatible endpoint URL (unset: AWS)"
+    )
+    s3_access_key_id: SecretStr | None = Field(
+        default=None,
+        alias="S3_ACCESS_KEY_ID",
+        description="S3 access key (unset: AWS's credential chain); secret, never logged",
+    )
+    s3_secret_access_key: SecretStr | None = Field(
+        default=None,
+        alias="S3_SECRET_ACCESS_KEY",
+        description="S3 secret key (unset: AWS's credential chain); secret, never logged",
+    )
+    s3_region: str = Field(default="us-east-1", alias="S3_REGION", description="S3 region")
+    s3_bucket_name: str = Field(
+        default="reelflow-media",
+        alias="S3_BUCKET_NAME",
+        description="The bucket media is stored in; objects are private, nothing is made public",
+    )
+    cdn_url: str | None = Field(
+        default=None, alias="CDN_URL", description="Serve `CDN_URL/key` instead of presigned URLs"
+    )
 
     # --- Redis (the seed's names) ---
-    use_redis: bool = Field(default=False, alias="USE_REDIS")
-    redis_host: str = Field(default="localhost", alias="REDIS_HOST")
-    redis_port: int = Field(default=6379, alias="REDIS_PORT")
-    redis_password: SecretStr | None = Field(default=None, alias="REDIS_PASSWORD")
-    redis_db: int = Field(default=0, alias="REDIS_DB")
-    redis_key_prefix: str = Field(default="reelflow:", alias="REELFLOW_REDIS_KEY_PREFIX")
+    use_redis: bool = Field(
+        default=False,
+        alias="USE_REDIS",
+        description="Cache presigned URLs in Redis (shared by every process and machine); off: "
+        "an in-process cache only. Workers on other machines need the same Redis "
+        "variables, so imports invalidate the URLs apps cached",
+    )
+    redis_host: str = Field(
+        default="localhost", alias="REDIS_HOST", description="Redis host of the presigned-URL cache"
+    )
+    redis_port: int = Field(default=6379, alias="REDIS_PORT", description="Redis port")
+    redis_password: SecretStr | None = Field(
+        default=None, alias="REDIS_PASSWORD", description="Redis password (secret, never logged)"
+    )
+    redis_db: int = Field(default=0, alias="REDIS_DB", description="Redis database number")
+    redis_key_prefix: str = Field(
+        default="reelflow:",
+        alias="REELFLOW_REDIS_KEY_PREFIX",
+        description="Prefix of every Redis key reelflow writes (several deployments can share "
+        "one Redis)",
+    )
 
     # --- Database ---
     database_url: SecretStr = Field(
-        default_factory=lambda: SecretStr(_default_database_url()), alias="DATABASE_URL"
+        default_factory=lambda: SecretStr(_default_database_url()),
+        alias="DATABASE_URL",
+        description="reelflow's database: SQLite by default, or "
+        "`postgresql+psycopg://user:pass@host/db`; the password is never logged",
+        json_schema_extra={"doc_default": "`sqlite:///./reelflow.db`"},
     )
 
     # --- Import concurrency ---
-    import_concurrency: int = Field(default=16, ge=1, le=256, alias="REELFLOW_IMPORT_CONCURRENCY")
+    import_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        alias="REELFLOW_IMPORT_CONCURRENCY",
+        description="Assets in flight per import (threads)",
+    )
     step_tasks_max_assets: int = Field(
         default=200,
         ge=0,
@@ -69,13 +110,38 @@ class Settings(BaseSettings):
         ge=1,
         le=64,
         alias="REELFLOW_COMPRESS_CONCURRENCY",
+        description="Images compressed at once",
+        json_schema_extra={"doc_default": "CPU count"},
     )
 
     # --- Retries: attempts after the first, delays base*2**n with jitter ---
-    retries: int = Field(default=3, ge=0, le=20, alias="REELFLOW_RETRIES")
-    retry_base_delay: float = Field(default=1.0, ge=0, le=600, alias="REELFLOW_RETRY_BASE_DELAY")
-    retry_jitter: float = Field(default=0.3, ge=0, le=1, alias="REELFLOW_RETRY_JITTER")
-    retry_after_cap: float = Field(default=60.0, ge=0, alias="REELFLOW_RETRY_AFTER_CAP")
+    retries: int = Field(
+        default=3,
+        ge=0,
+        le=20,
+        alias="REELFLOW_RETRIES",
+        description="Retries after the first attempt, for transient errors only",
+    )
+    retry_base_delay: float = Field(
+        default=1.0,
+        ge=0,
+        le=600,
+        alias="REELFLOW_RETRY_BASE_DELAY",
+        description="First retry delay in seconds; each next one doubles",
+    )
+    retry_jitter: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        alias="REELFLOW_RETRY_JITTER",
+        description="Each delay lands anywhere up to this share above its nominal value",
+    )
+    retry_after_cap: float = Field(
+        default=60.0,
+        ge=0,
+        alias="REELFLOW_RETRY_AFTER_CAP",
+        description="Longest Retry-After (seconds) of an HTTP 429 that is honoured",
+    )
 
     # --- Outages: S3, the database or an origin host down for everyone (reelflow.core.outage) ---
     outage_threshold: int = Field(
@@ -125,17 +191,64 @@ class Settings(BaseSettings):
         description="Hosts or networks (CIDR) that may be fetched even though they are "
         "private or loopback. Comma-separated. Empty by default: nothing private is fetched.",
     )
-    fetch_connect_timeout: float = Field(default=5.0, gt=0, alias="REELFLOW_FETCH_CONNECT_TIMEOUT")
-    fetch_read_timeout: float = Field(default=30.0, gt=0, alias="REELFLOW_FETCH_READ_TIMEOUT")
-    fetch_max_redirects: int = Field(default=3, ge=0, le=10, alias="REELFLOW_FETCH_MAX_REDIRECTS")
-    max_image_bytes: int = Field(default=25 * 2**20, gt=0, alias="REELFLOW_MAX_IMAGE_BYTES")
-    max_video_bytes: int = Field(default=500 * 2**20, gt=0, alias="REELFLOW_MAX_VIDEO_BYTES")
+    fetch_connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        alias="REELFLOW_FETCH_CONNECT_TIMEOUT",
+        description="Seconds to connect to an origin",
+    )
+    fetch_read_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        alias="REELFLOW_FETCH_READ_TIMEOUT",
+        description="Seconds to wait for an origin's next bytes",
+    )
+    fetch_max_redirects: int = Field(
+        default=3,
+        ge=0,
+        le=10,
+        alias="REELFLOW_FETCH_MAX_REDIRECTS",
+        description="Redirects followed per download (each hop is checked by the SSRF guard)",
+    )
+    max_image_bytes: int = Field(
+        default=25 * 2**20,
+        gt=0,
+        alias="REELFLOW_MAX_IMAGE_BYTES",
+        description="Largest thumbnail download; bigger bodies are refused while streaming",
+    )
+    max_video_bytes: int = Field(
+        default=500 * 2**20,
+        gt=0,
+        alias="REELFLOW_MAX_VIDEO_BYTES",
+        description="Largest video preview download; bigger bodies are refused while streaming",
+    )
 
     # --- Images ---
-    image_max_width: int = Field(default=1280, gt=0, alias="REELFLOW_IMAGE_MAX_WIDTH")
-    image_max_height: int = Field(default=720, gt=0, alias="REELFLOW_IMAGE_MAX_HEIGHT")
-    webp_quality: int = Field(default=85, ge=1, le=100, alias="REELFLOW_WEBP_QUALITY")
-    max_image_pixels: int = Field(default=40_000_000, gt=0, alias="REELFLOW_MAX_IMAGE_PIXELS")
+    image_max_width: int = Field(
+        default=1280,
+        gt=0,
+        alias="REELFLOW_IMAGE_MAX_WIDTH",
+        description="Thumbnails are fit within this width (never upscaled)",
+    )
+    image_max_height: int = Field(
+        default=720,
+        gt=0,
+        alias="REELFLOW_IMAGE_MAX_HEIGHT",
+        description="Thumbnails are fit within this height (never upscaled)",
+    )
+    webp_quality: int = Field(
+        default=85,
+        ge=1,
+        le=100,
+        alias="REELFLOW_WEBP_QUALITY",
+        description="WebP quality of stored thumbnails",
+    )
+    max_image_pixels: int = Field(
+        default=40_000_000,
+        gt=0,
+        alias="REELFLOW_MAX_IMAGE_PIXELS",
+        description="Images with more pixels are refused before decoding (decompression bombs)",
+    )
     max_decode_mb: int = Field(
         default=256,
         ge=16,
@@ -152,33 +265,89 @@ class Settings(BaseSettings):
 
     # --- Uploads ---
     multipart_threshold: int = Field(
-        default=16 * 2**20, ge=5 * 2**20, alias="REELFLOW_MULTIPART_THRESHOLD"
+        default=16 * 2**20,
+        ge=5 * 2**20,
+        alias="REELFLOW_MULTIPART_THRESHOLD",
+        description="Uploads above this size are multipart (memory stays bounded)",
     )
     multipart_chunksize: int = Field(
-        default=8 * 2**20, ge=5 * 2**20, alias="REELFLOW_MULTIPART_CHUNKSIZE"
+        default=8 * 2**20,
+        ge=5 * 2**20,
+        alias="REELFLOW_MULTIPART_CHUNKSIZE",
+        description="Part size of multipart uploads",
     )
-    cache_control: str = Field(default="max-age=31536000", alias="REELFLOW_CACHE_CONTROL")
-    s3_connect_timeout: float = Field(default=5.0, gt=0, alias="REELFLOW_S3_CONNECT_TIMEOUT")
-    s3_read_timeout: float = Field(default=60.0, gt=0, alias="REELFLOW_S3_READ_TIMEOUT")
+    cache_control: str = Field(
+        default="max-age=31536000",
+        alias="REELFLOW_CACHE_CONTROL",
+        description="Cache-Control stored on every object (keys are stable per episode: purge a "
+        "CDN after a replacement)",
+    )
+    s3_connect_timeout: float = Field(
+        default=5.0,
+        gt=0,
+        alias="REELFLOW_S3_CONNECT_TIMEOUT",
+        description="Seconds to connect to S3",
+    )
+    s3_read_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        alias="REELFLOW_S3_READ_TIMEOUT",
+        description="Seconds to wait for S3's answer",
+    )
 
-    # --- Presigned URLs (issue: presign cache) ---
-    presign_expiry: int = Field(default=3600, ge=60, le=7 * 86400, alias="REELFLOW_PRESIGN_EXPIRY")
-    presign_cache_ttl: int = Field(default=1800, ge=1, alias="REELFLOW_PRESIGN_CACHE_TTL")
+    # --- Presigned URLs ---
+    presign_expiry: int = Field(
+        default=3600,
+        ge=60,
+        le=7 * 86400,
+        alias="REELFLOW_PRESIGN_EXPIRY",
+        description="Validity of presigned URLs (seconds)",
+    )
+    presign_cache_ttl: int = Field(
+        default=1800,
+        ge=1,
+        alias="REELFLOW_PRESIGN_CACHE_TTL",
+        description="How long a presigned URL stays cached (seconds; always clamped below the "
+        "expiry)",
+    )
     presign_safety_margin: int = Field(
         default=300,
         ge=0,
         alias="REELFLOW_PRESIGN_SAFETY_MARGIN",
         description="Never hand out a cached URL with less validity left than this (seconds)",
     )
-    presign_local_size: int = Field(default=10_000, ge=0, alias="REELFLOW_PRESIGN_LOCAL_SIZE")
-    redis_timeout: float = Field(default=0.05, gt=0, alias="REELFLOW_REDIS_TIMEOUT")
-    redis_breaker_cooldown: float = Field(
-        default=5.0, gt=0, alias="REELFLOW_REDIS_BREAKER_COOLDOWN"
+    presign_local_size: int = Field(
+        default=10_000,
+        ge=0,
+        alias="REELFLOW_PRESIGN_LOCAL_SIZE",
+        description="Presigned URLs kept in each process's in-memory tier",
     )
-    warmup_top_movies: int = Field(default=50, ge=1, alias="REELFLOW_WARMUP_TOP_MOVIES")
+    redis_timeout: float = Field(
+        default=0.05,
+        gt=0,
+        alias="REELFLOW_REDIS_TIMEOUT",
+        description="Seconds a Redis call may take before the page is signed directly",
+    )
+    redis_breaker_cooldown: float = Field(
+        default=5.0,
+        gt=0,
+        alias="REELFLOW_REDIS_BREAKER_COOLDOWN",
+        description="Seconds after a Redis failure before one probe checks whether it is back",
+    )
+    warmup_top_movies: int = Field(
+        default=50,
+        ge=1,
+        alias="REELFLOW_WARMUP_TOP_MOVIES",
+        description="Movies presign-warmup signs, most recently updated first",
+    )
 
-    # --- Cleanup (issue: purge, orphan sweep, backfill) ---
-    orphan_grace_hours: float = Field(default=24.0, ge=0, alias="REELFLOW_ORPHAN_GRACE_HOURS")
+    # --- Cleanup: purge, orphan sweep, backfill ---
+    orphan_grace_hours: float = Field(
+        default=24.0,
+        ge=0,
+        alias="REELFLOW_ORPHAN_GRACE_HOURS",
+        description="The orphan sweep keeps unreferenced objects modified more recently than this",
+    )
     orphan_max_fraction: float = Field(
         default=0.10,
         gt=0,
@@ -186,9 +355,25 @@ class Settings(BaseSettings):
         alias="REELFLOW_ORPHAN_MAX_FRACTION",
         description="A sweep refuses to delete more than this share of the objects it listed",
     )
-    purge_batch_size: int = Field(default=1000, ge=1, le=1000, alias="REELFLOW_PURGE_BATCH_SIZE")
-    backfill_batch_size: int = Field(default=100, ge=1, alias="REELFLOW_BACKFILL_BATCH_SIZE")
-    backfill_limit: int = Field(default=10_000, ge=1, alias="REELFLOW_BACKFILL_LIMIT")
+    purge_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=1000,
+        alias="REELFLOW_PURGE_BATCH_SIZE",
+        description="Keys per DeleteObjects request",
+    )
+    backfill_batch_size: int = Field(
+        default=100,
+        ge=1,
+        alias="REELFLOW_BACKFILL_BATCH_SIZE",
+        description="Assets a backfill claims at once",
+    )
+    backfill_limit: int = Field(
+        default=10_000,
+        ge=1,
+        alias="REELFLOW_BACKFILL_LIMIT",
+        description="Most assets one backfill run imports",
+    )
     backfill_max_failures: int = Field(
         default=5,
         ge=1,
@@ -199,19 +384,38 @@ class Settings(BaseSettings):
         "an error that cannot go away (a 404, unsupported media, a blocked URL)",
     )
 
-    # --- Operations (issue: deployments) ---
-    work_pool: str = Field(default="reelflow", alias="REELFLOW_WORK_POOL")
+    # --- Operations: deployments ---
+    work_pool: str = Field(
+        default="reelflow",
+        alias="REELFLOW_WORK_POOL",
+        description="Prefect work pool `reelflow deploy` creates and deploys to",
+    )
     global_limits: bool = Field(
         default=False,
         alias="REELFLOW_GLOBAL_LIMITS",
         description="Take Prefect global concurrency slots around downloads and S3 requests "
         "(set by deployments; costs an API call per slot, so off for local runs)",
     )
-    origin_host_limit: int = Field(default=8, ge=1, alias="REELFLOW_ORIGIN_HOST_LIMIT")
-    s3_request_limit: int = Field(default=64, ge=1, alias="REELFLOW_S3_REQUEST_LIMIT")
+    origin_host_limit: int = Field(
+        default=8,
+        ge=1,
+        alias="REELFLOW_ORIGIN_HOST_LIMIT",
+        description="Downloads at once per origin host, across all workers (Prefect global "
+        "limit `reelflow-origin-<host>`)",
+    )
+    s3_request_limit: int = Field(
+        default=64,
+        ge=1,
+        alias="REELFLOW_S3_REQUEST_LIMIT",
+        description="S3 requests at once across all workers (Prefect global limit `reelflow-s3`)",
+    )
 
     # --- Working files ---
-    spool_dir: Path | None = Field(default=None, alias="REELFLOW_SPOOL_DIR")
+    spool_dir: Path | None = Field(
+        default=None,
+        alias="REELFLOW_SPOOL_DIR",
+        description="Where downloads wait for their upload (unset: the system temp dir)",
+    )
     spool_min_free_mb: int = Field(
         default=64,
         ge=0,
@@ -219,7 +423,12 @@ class Settings(BaseSettings):
         description="A download starts only with this much free space on the spool; it waits "
         "(up to REELFLOW_SPOOL_WAIT_SECONDS) for other assets to free it",
     )
-    spool_wait_seconds: float = Field(default=120.0, ge=0, alias="REELFLOW_SPOOL_WAIT_SECONDS")
+    spool_wait_seconds: float = Field(
+        default=120.0,
+        ge=0,
+        alias="REELFLOW_SPOOL_WAIT_SECONDS",
+        description="How long a download waits for free spool space before it fails (retried)",
+    )
 
     @field_validator("fetch_allow", mode="before")
     @classmethod

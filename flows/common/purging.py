@@ -7,6 +7,7 @@ import time
 
 from prefect import get_run_logger
 
+from reelflow.core.errors import ConfigurationError
 from reelflow.core.purge import OwedKey, PurgePlan, batched
 from reelflow.core.reports import PurgeFailure, PurgeReport
 from tasks.purge import claim_purge_batch, delete_objects, settle_purge_batch
@@ -15,10 +16,13 @@ __all__ = ["drain"]
 
 
 def _delete_plan(plan: PurgePlan) -> PurgeReport:
-    """Delete one batch (grouped by bucket), settle its rows, return what happened."""
+    """Delete one batch (grouped by bucket), settle its rows, return what happened. A
+    configuration error (no S3 credentials) fails every key alike: the rows stay queued and
+    it is raised, once, instead of a line per key."""
     logger = get_run_logger()
     deleted: list[OwedKey] = []
     failed: list[tuple[OwedKey, str]] = []
+    fatal: ConfigurationError | None = None
     by_bucket: dict[str, list[OwedKey]] = {}
     for row in plan.delete:
         by_bucket.setdefault(row.bucket, []).append(row)
@@ -36,7 +40,12 @@ def _delete_plan(plan: PurgePlan) -> PurgeReport:
             error = state.result(raise_on_failure=False)
             reason = f"{type(error).__name__}: {error}" if error else str(state.message)
             failed += [(row, reason) for row in rows]
+            if isinstance(error, ConfigurationError):
+                fatal = error
+                break
     flagged = settle_purge_batch(deleted, failed) if deleted or failed else 0
+    if fatal is not None:
+        raise fatal
     if flagged:
         logger.warning(
             "%d assets were recorded again while their object was being purged: marked failed "

@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 
-from reelflow.adapters.s3 import make_s3_client
+from reelflow.adapters.s3 import make_s3_client, storage_errors
 from reelflow.core.errors import MissingCredentials
 from reelflow.core.sigv4 import Credentials, Endpoint, presign_get, query_params
 from reelflow.settings import Settings
@@ -70,9 +70,12 @@ class Presigner:
         return Credentials(frozen.access_key, frozen.secret_key, frozen.token)
 
     def _botocore(self, bucket: str, key: str, expires: int) -> str:
-        url: str = self._client().generate_presigned_url(
-            "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
-        )
+        # Signing is local, but botocore looks the credentials up here: none is
+        # MissingCredentials (naming the variables), not botocore's NoCredentialsError.
+        with storage_errors(f"sign a URL for {bucket}"):
+            url: str = self._client().generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires
+            )
         return url
 
     def endpoint(self, bucket: str) -> Endpoint | None:

@@ -8,6 +8,7 @@ Each runs its flow in this process (like `reelflow import`) and prints a table o
 from __future__ import annotations
 
 import json
+import sys
 from typing import Annotated, Any
 
 import typer
@@ -38,14 +39,60 @@ cleanup_app = typer.Typer(no_args_is_help=True, help="Orphan sweep and purge que
 
 
 def _print_failures(report: Any) -> None:
-    for failure in report.failures[:20]:
-        err.print(f"  s3://{failure.bucket}/{failure.key}: {failure.error}", highlight=False)
-    if len(report.failures) > 20:
-        err.print(f"  ... and {len(report.failures) - 20} more", highlight=False)
+    """What could not be deleted, one line per distinct error (an outage fails every key the
+    same way: one line, not one per key), then one `error:` line; exit 1."""
+    if not report.failures:
+        return
+    by_error: dict[str, list[Any]] = {}
+    for failure in report.failures:
+        by_error.setdefault(failure.error, []).append(failure)
+    for error, failures in list(by_error.items())[:20]:
+        first = failures[0]
+        more = f" and {len(failures) - 1} more" if len(failures) > 1 else ""
+        err.print(f"  s3://{first.bucket}/{first.key}{more}: {error}", highlight=False)
+    common = next(iter(by_error)) if len(by_error) == 1 else "see above"
+    count = report.failed + report.refused
+    fail(f"{count} objects could not be deleted (kept in purge_queue): {common}", 1)
+
+
+def _deletion_preview(movie_id: str) -> tuple[int, int]:
+    """(episodes, stored objects) the deletion would remove; MovieNotFound when none."""
+    from reelflow.adapters.db import catalog
+    from reelflow.services import resources
+
+    episodes = catalog.movie_episode_urls(resources.engine(), movie_id)
+    if not episodes:
+        raise MovieNotFound(f"movie {movie_id!r} does not exist")
+    stored = sum(
+        1
+        for episode in episodes
+        for url in (episode.thumbnail_url, episode.video_preview_url)
+        if url and url.startswith("s3://")
+    )
+    return len(episodes), stored
+
+
+def _confirm_deletion(movie_id: str, episodes: int, stored: int) -> None:
+    """Ask on a terminal; refuse (exit 2) when there is none to ask on: never wait on a pipe."""
+    what = f"movie {movie_id} ({episodes} episodes) and its {stored} stored objects in S3"
+    if not sys.stdin.isatty():
+        fail(
+            f"not deleting {what} without confirmation: stdin is not a terminal; "
+            "pass --yes to delete without asking (or --dry-run to see what would go)",
+            code=2,
+        )
+    if not typer.confirm(f"Delete {what}?", default=False):
+        fail("nothing deleted", code=1)
 
 
 def delete_movie_command(
     movie_id: Annotated[str, typer.Argument(metavar="MOVIE_ID")],
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="Delete without asking for confirmation")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be deleted; delete nothing")
+    ] = False,
     wait: Annotated[
         bool,
         typer.Option(
@@ -56,11 +103,25 @@ def delete_movie_command(
     ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
-    """Delete a movie, its episodes and assets, and purge its objects from S3."""
+    """Delete a movie, its episodes and assets, and purge its objects from S3 (asks first)."""
     from deployments.launch import PrefectPurgeLauncher
     from reelflow.services.movies import delete_movie
 
     require_schema()
+    episodes, stored = _deletion_preview(movie_id)
+    if dry_run:
+        if as_json:
+            data = {"movie_id": movie_id, "episodes": episodes, "stored_objects": stored}
+            out.print_json(json.dumps({**data, "dry_run": True}))
+        else:
+            out.print(
+                f"Dry run: would delete movie {movie_id}: {episodes} episodes, and purge "
+                f"{stored} stored objects from S3",
+                highlight=False,
+            )
+        return
+    if not yes:
+        _confirm_deletion(movie_id, episodes, stored)
     result = delete_movie(movie_id, launcher=PrefectPurgeLauncher(), wait=wait, fallback="queue")
     purge = result.purge
     if as_json:
@@ -144,8 +205,9 @@ def orphans_command(
 
 
 def print_sweep(report: Any) -> None:
-    mode = "executed" if report.executed else "dry run"
-    table = Table(title=f"orphan sweep of {report.bucket} ({mode})")
+    """The census table, the cut-off and cap, and the headline. A refused executing sweep's
+    reason is left to the error line that follows (said once)."""
+    table = Table(title=f"orphan sweep of {report.bucket} ({report.mode})")
     for column, justify in (("category", "left"), ("count", "right"), ("bytes", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     table.add_column("sample keys")
@@ -155,9 +217,10 @@ def print_sweep(report: Any) -> None:
         table.add_row(name, str(line.count), human(line.bytes), "\n".join(line.samples[:3]))
     table.add_row("[bold]listed[/]", str(report.listed), human(report.listed_bytes), "")
     out.print(table)
+    cap = "refused (below)" if report.refused else report.decision
     out.print(
         f"cut-off {report.cutoff:%Y-%m-%d %H:%M:%S}Z (grace {report.grace_hours:g} h); "
-        f"database references {report.references} objects here; cap: {report.decision}",
+        f"database references {report.references} objects here; cap: {cap}",
         highlight=False,
     )
     out.print(report.headline(), highlight=False)

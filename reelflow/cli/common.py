@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from reelflow.core.errors import ReelflowError, SchemaOutdated, exit_code
+from reelflow.core.errors import PrefectUnavailable, ReelflowError, SchemaOutdated, exit_code
+from reelflow.core.units import human_size
 
 __all__ = [
     "counts_table",
@@ -33,6 +34,7 @@ __all__ = [
     "human",
     "one_line_errors",
     "out",
+    "prefect_startup_error",
     "progress_bar",
     "quiet_throwaway_server",
     "require_schema",
@@ -56,8 +58,28 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
+# Prefect's throwaway API server gives up after PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS
+# with a bare RuntimeError starting with this text.
+_EPHEMERAL_TIMEOUT = "Timed out while attempting to connect to ephemeral Prefect API server"
+# Prefect's 20 s default is less than its server takes to start on a busy 2-core machine.
+EPHEMERAL_STARTUP_SECONDS = "120"
+
+
+def prefect_startup_error(exc: BaseException) -> PrefectUnavailable | None:
+    """Prefect's throwaway server not starting in time, as the outage it is (else None)."""
+    if isinstance(exc, RuntimeError) and str(exc).startswith(_EPHEMERAL_TIMEOUT):
+        waited = os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "20")
+        return PrefectUnavailable(
+            f"Prefect's temporary API server did not start within {waited} s: raise "
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS, or run a server (`make up`) "
+            "and set PREFECT_API_URL"
+        )
+    return None
+
+
 def one_line_errors(fn: F) -> F:
-    """A reelflow error raised by the command becomes `error: ...` and its exit code."""
+    """A reelflow error raised by the command becomes `error: ...` and its exit code; so does
+    Prefect's throwaway server failing to start (an outage, exit 1)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -65,6 +87,11 @@ def one_line_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ReelflowError as exc:
             fail(str(exc), exit_code(exc))
+        except RuntimeError as exc:
+            outage = prefect_startup_error(exc)
+            if outage is None:
+                raise
+            fail(str(outage), exit_code(outage))
 
     return wrapper  # type: ignore[return-value]
 
@@ -84,10 +111,14 @@ def quiet_throwaway_server() -> None:
     """Without PREFECT_API_URL, flows run on Prefect's throwaway API server, which is stopped
     the moment the command ends; Prefect then logs the run events it could not flush by then
     as tracebacks. They are noise (that server and its records end with the process), so its
-    log is limited to critical errors. A real server (PREFECT_API_URL) is untouched, and a
-    PREFECT_SERVER_LOGGING_LEVEL the user set wins."""
+    log is limited to critical errors, and it gets 120 s to start instead of Prefect's 20 (read
+    when Prefect is imported: the entry point calls this first). A real server
+    (PREFECT_API_URL) is untouched, and a value the user set wins."""
     if not os.environ.get("PREFECT_API_URL"):
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+        os.environ.setdefault(
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_SECONDS
+        )
 
 
 def require_schema() -> None:
@@ -134,10 +165,4 @@ def counts_table(title: str, counts: dict[str, Any]) -> Table:
     return table
 
 
-def human(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
+human = human_size  # the one size formatter (reelflow.core.units), under its CLI name

@@ -16,6 +16,7 @@ from reelflow.cli import bench, cleanup, ops, urls
 from reelflow.cli.common import (
     err,
     flow_result,
+    human,
     one_line_errors,
     out,
     progress_bar,
@@ -45,8 +46,22 @@ def db_upgrade() -> None:
 
 
 @app.command("config")
-def show_config() -> None:
+def show_config(
+    markdown: Annotated[
+        bool,
+        typer.Option(
+            "--markdown",
+            help="Print every setting (variable, default, description) as README.md's table "
+            "instead (`make docs` writes it into README.md)",
+        ),
+    ] = False,
+) -> None:
     """Print the effective settings (secrets masked)."""
+    if markdown:
+        from reelflow.devtools.settings_doc import settings_table
+
+        typer.echo(settings_table(), nl=False)
+        return
     out.print_json(json.dumps(get_settings().safe_summary(), default=str))
 
 
@@ -57,8 +72,8 @@ def print_summary(report: Any) -> None:
         table.add_column(column, no_wrap=True)
     table.add_column("key / error", overflow="fold")
     for line in sorted(report.lines, key=lambda line: attention_first(line.status)):
-        before = f"{line.source_bytes / 1024:.1f} KB" if line.source_bytes else ""
-        after = f"{line.bytes / 1024:.1f} KB" if line.bytes else ""
+        before = human(line.source_bytes) if line.source_bytes else ""
+        after = human(line.bytes) if line.bytes else ""
         style = {"abandoned": "bold red", "failed": "red", "skipped": "dim"}.get(line.status, "")
         table.add_row(
             str(line.episode),
@@ -137,6 +152,7 @@ def main() -> None:
     """Console entry point: reelflow's own errors become one line on stderr and their exit
     code (1 work failed, 2 bad input or configuration), never a traceback."""
     try:
+        quiet_throwaway_server()  # before Prefect is imported: it reads its settings then
         limit_arenas(get_settings().malloc_arenas)  # before any thread allocates
         app(standalone_mode=True)
     except ReelflowError as exc:

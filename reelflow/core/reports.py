@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from reelflow.core.keys import MANAGED_PREFIXES
 from reelflow.core.models import AssetOutcome
 from reelflow.core.sweep import DESCRIPTIONS, CapDecision, Category, Census, as_utc
+from reelflow.core.units import human_size
 
 __all__ = [
     "ATTENTION",
@@ -150,7 +151,7 @@ class TransferReport(BaseModel):
             f"{who} - {self.stored} stored "
             f"({self.uploaded} uploaded), {self.skipped} already stored, {self.failed} failed"
             f"{f', {self.abandoned} abandoned' if self.abandoned else ''}; "
-            f"{self.source_bytes / 1e6:.2f} MB in -> {self.stored_bytes / 1e6:.2f} MB stored "
+            f"{human_size(self.source_bytes)} in -> {human_size(self.stored_bytes)} stored "
             f"({self.percent_saved:.1f}% smaller) in {self.seconds:.1f}s"
         )
         if self.unrecorded:
@@ -248,10 +249,6 @@ def transfer_report(
     )
 
 
-def _mb(n: int) -> str:
-    return f"{n / 1e6:.2f} MB"
-
-
 class PurgeFailure(BaseModel):
     bucket: str
     key: str
@@ -325,6 +322,7 @@ class SweepReport(BaseModel):
 
     bucket: str
     prefixes: list[str] = Field(default_factory=lambda: list(MANAGED_PREFIXES))
+    execute: bool = False  # what was asked: a deleting sweep (executed only if allowed)
     executed: bool
     now: dt.datetime
     cutoff: dt.datetime
@@ -353,20 +351,36 @@ class SweepReport(BaseModel):
             failed=self.failed + owed.failed + owed.refused, succeeded=self.deleted + owed.deleted
         )
 
+    @property
+    def refused(self) -> bool:
+        """An executing sweep that the safety cap refused: it deleted nothing."""
+        return self.execute and not self.allowed
+
+    @property
+    def mode(self) -> str:
+        """What this sweep was, for titles: executed, refused (asked to execute) or dry run."""
+        if self.executed:
+            return "executed"
+        return "refused: nothing deleted" if self.refused else "dry run"
+
     def category(self, name: Category) -> CategoryLine:
         return next(line for line in self.categories if line.category == name)
 
     def headline(self) -> str:
+        """One line of counts. The cap's reason is not repeated here: it is `decision`, which
+        a refused run carries as its error (printed once)."""
         orphans = self.category("orphan")
         where = f"of {self.listed} listed objects in {self.bucket}"
+        found = (
+            f"{orphans.count} orphans ({human_size(orphans.bytes)}) {where} "
+            f"({self.fraction:.1%}) and {self.category('owed').count} owed objects"
+        )
+        if self.refused:
+            return f"Refused by the safety cap, nothing deleted: {found}"
         if not self.executed:
-            verdict = "the cap allows it" if self.allowed else f"REFUSED: {self.decision}"
-            return (
-                f"Dry run: would delete {orphans.count} orphans ({_mb(orphans.bytes)}) {where} "
-                f"({self.fraction:.1%}) and {self.category('owed').count} owed objects; "
-                f"{verdict}"
-            )
-        text = f"Deleted {self.deleted} orphans ({_mb(self.deleted_bytes)}) {where}"
+            verdict = "the cap allows it" if self.allowed else "an executed sweep would be refused"
+            return f"Dry run: would delete {found}; {verdict}"
+        text = f"Deleted {self.deleted} orphans ({human_size(self.deleted_bytes)}) {where}"
         if self.owed_purge is not None:
             text += f"; purge queue: {self.owed_purge.headline()}"
         if self.failed:
@@ -381,7 +395,7 @@ def sweep_report(
     decision: CapDecision,
     *,
     bucket: str,
-    executed: bool,
+    execute: bool,
     now: dt.datetime,
     cutoff: dt.datetime,
     grace_hours: float,
@@ -389,10 +403,12 @@ def sweep_report(
     force: bool,
     references: int,
 ) -> SweepReport:
-    """A sweep's report from its census and cap decision (before anything is deleted)."""
+    """A sweep's report from its census and cap decision (before anything is deleted):
+    `execute` is what was asked; it is executed only when the cap allows it."""
     return SweepReport(
         bucket=bucket,
-        executed=executed,
+        execute=execute,
+        executed=execute and decision.allowed,
         now=as_utc(now),
         cutoff=cutoff,
         grace_hours=grace_hours,

@@ -22,6 +22,7 @@ import flows.orphan_cleanup as sweep_module
 from flows.orphan_cleanup import measured_at, orphan_cleanup
 from reelflow.adapters.db import imports
 from reelflow.adapters.db.schema import Asset, Episode
+from reelflow.cli.main import app
 from reelflow.core.errors import SweepRefused
 from reelflow.core.manifest import parse_manifest
 from reelflow.devtools.origin import Origin
@@ -385,3 +386,43 @@ def test_the_clock_is_not_a_parameter_and_the_run_is_named_after_the_bucket(env)
         run = client.read_flow_run(state.state_details.flow_run_id)
     assert run.name == f"sweep-{env['S3_BUCKET_NAME']}-dry-run"
     assert "now" not in run.parameters
+
+
+def test_a_refused_executing_sweep_reports_once_in_one_size_format(env):
+    """The report of an executing sweep that the cap refuses: titled as refused (not a dry
+    run), the reason said once, sizes in one format, live objects counted once each."""
+    import logging
+
+    live = seed_movie("mv-live", 10)  # 20 objects, each named by its asset row and episode URL
+    for n in range(3):
+        put(f"episode-thumbnails/mv-gone/ep{n}_thumb.webp", b"o" * 1000)  # 3 orphans, 3000 B
+
+    class Records(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.messages: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.messages.append(record.getMessage())
+
+    records = Records()
+    loggers = [logging.getLogger(n) for n in ("prefect.flow_runs", "prefect.task_runs")]
+    for logger in loggers:
+        logger.addHandler(records)
+    try:
+        result = CliRunner().invoke(app, ["cleanup", "orphans", "--execute", "--grace-hours", "0"])
+    finally:
+        for logger in loggers:
+            logger.removeHandler(records)
+
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())  # rich wraps long lines
+    reason = "refusing to sweep: it would delete 3 of 23 listed objects (13.0%)"
+    assert text.count(reason) == 1, result.output
+    assert "(refused: nothing deleted)" in text and "dry run" not in text.lower()
+    assert "Refused by the safety cap, nothing deleted: 3 orphans (2.9 KB)" in text
+    assert "│ orphan │ 3 │ 2.9 KB │" in " ".join(result.output.replace("┃", "│").split())
+    assert f"database references {len(live)} objects here" in text
+    assert "MB" not in text
+    assert sum(reason in m for m in records.messages) == 1, "the run log says it once too"
+    assert set(live) <= set(listing()), "nothing deleted"

@@ -3,6 +3,8 @@ misbehaving proxy where needed) and a Prefect test server."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select, text, update
 from typer.testing import CliRunner
@@ -253,15 +255,66 @@ def test_cli_delete_movie(env):
 
     seed_movie("mv-cli", 3)
     runner = CliRunner()
-    result = runner.invoke(app, ["delete-movie", "mv-cli"])
+    result = runner.invoke(app, ["delete-movie", "mv-cli", "--yes"])
     assert result.exit_code == 0, result.output
     assert "Deleted movie mv-cli: 3 episodes, 6 assets" in result.output
     assert "Cleaned up 6 files from S3" in result.output
     assert listing() == {}
 
-    missing = runner.invoke(app, ["delete-movie", "mv-cli"])
+    missing = runner.invoke(app, ["delete-movie", "mv-cli", "--yes"])
     assert missing.exit_code == 2, "an unknown movie is bad input"
     assert "does not exist" in missing.output and len(missing.output.strip().splitlines()) == 1
+
+
+def test_cli_delete_movie_without_yes_on_a_pipe_refuses_and_deletes_nothing(env):
+    from reelflow.cli.main import app
+
+    keys = seed_movie("mv-ask", 2)
+    result = CliRunner().invoke(app, ["delete-movie", "mv-ask"], input="y\n")  # not a tty
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("error: not deleting movie mv-ask (2 episodes)")
+    assert "stdin is not a terminal" in line and "--yes" in line
+    assert set(keys) <= set(listing()) and queue_rows() == {}
+
+    dry = CliRunner().invoke(app, ["delete-movie", "mv-ask", "--dry-run", "--json"])
+    assert dry.exit_code == 0, dry.output
+    assert json.loads(dry.output) == {
+        "movie_id": "mv-ask",
+        "episodes": 2,
+        "stored_objects": 4,
+        "dry_run": True,
+    }
+    assert set(keys) <= set(listing()) and queue_rows() == {}
+
+
+@pytest.mark.parametrize(("answer", "code", "deleted"), [("n", 1, False), ("y", 0, True)])
+def test_cli_delete_movie_asks_on_a_terminal(env, answer, code, deleted):
+    """The operator's terminal: a pseudo-terminal on stdin, the answer typed into it."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    keys = seed_movie("mv-tty", 1)
+    primary, secondary = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reelflow.cli.main", "delete-movie", "mv-tty"],
+            stdin=secondary,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        os.write(primary, f"{answer}\n".encode())
+        stdout, stderr = proc.communicate(timeout=180)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert proc.returncode == code, stdout + stderr
+    assert "Delete movie mv-tty (1 episodes) and its 2 stored objects in S3? [y/N]" in stdout
+    assert "Traceback" not in stdout + stderr
+    assert (not set(keys) & set(listing())) is deleted
 
 
 def test_cli_cleanup_purge_drains_the_queue(env):

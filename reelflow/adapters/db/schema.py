@@ -25,6 +25,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -35,7 +36,9 @@ __all__ = [
     "Lease",
     "Movie",
     "PurgeItem",
+    "STORED_URL",
     "StoredManifest",
+    "UrlText",
     "URL_COLUMNS",
     "utcnow",
 ]
@@ -57,6 +60,19 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
+# An episode's current URL. On PostgreSQL its collation is "C" (bytewise, S3's key order), so
+# the orphan sweep's range and prefix scans can use a plain B-tree index (migration 0004).
+UrlText = Text().with_variant(Text(collation="C"), "postgresql")
+# Only stored URLs are indexed: short (bucket + key), where a temporary URL can be longer than
+# a B-tree row allows. A query that wants the index repeats this predicate.
+STORED_URL = "s3://%"
+
+
+def _stored_url_index(column: str) -> Index:
+    where = text(f"{column} LIKE '{STORED_URL}'")
+    return Index(f"ix_episodes_{column}_stored", column, postgresql_where=where, sqlite_where=where)
+
+
 class Movie(Base):
     __tablename__ = "movies"
 
@@ -74,15 +90,19 @@ class Movie(Base):
 
 class Episode(Base):
     __tablename__ = "episodes"
-    __table_args__ = (UniqueConstraint("movie_id", "number", name="uq_episodes_movie_number"),)
+    __table_args__ = (
+        UniqueConstraint("movie_id", "number", name="uq_episodes_movie_number"),
+        _stored_url_index("thumbnail_url"),
+        _stored_url_index("video_preview_url"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     movie_id: Mapped[str] = mapped_column(ForeignKey("movies.id", ondelete="CASCADE"), index=True)
     number: Mapped[int] = mapped_column(Integer)
     title: Mapped[str] = mapped_column(String(500), default="")
     # Current URLs: temporary (http/https) until stored, then s3://bucket/key.
-    thumbnail_url: Mapped[str | None] = mapped_column(Text)
-    video_preview_url: Mapped[str | None] = mapped_column(Text)
+    thumbnail_url: Mapped[str | None] = mapped_column(UrlText)
+    video_preview_url: Mapped[str | None] = mapped_column(UrlText)
     # The temporary URLs last received, kept so a later run (backfill) can retry them.
     thumbnail_source_url: Mapped[str | None] = mapped_column(Text)
     video_preview_source_url: Mapped[str | None] = mapped_column(Text)

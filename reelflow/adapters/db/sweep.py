@@ -6,15 +6,60 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select, union_all
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy import and_, func, literal, select, union, union_all
+from sqlalchemy.engine import Engine
 
 from reelflow.adapters.db.engine import db_errors, insert_for
 from reelflow.adapters.db.purge_queue import flag_revived
-from reelflow.adapters.db.schema import Asset, Episode, PurgeItem, utcnow
+from reelflow.adapters.db.schema import STORED_URL, Asset, Episode, PurgeItem, utcnow
 from reelflow.core.keys import parse_s3_url, s3_url
 
-__all__ = ["bucket_reference_count", "page_references", "settle_sweep"]
+__all__ = [
+    "bucket_reference_count",
+    "bucket_references_query",
+    "page_references",
+    "page_references_query",
+    "settle_sweep",
+]
+
+
+def _bytewise(column: Any, dialect: str) -> Any:
+    """`column` compared bytewise, in S3's key order: COLLATE "C" on PostgreSQL (the URL
+    columns' own collation since migration 0004, so their indexes serve it); SQLite's BINARY
+    default already is."""
+    return column.collate("C") if dialect == "postgresql" else column
+
+
+def _stored_urls_between(column: Any, dialect: str, low: str, high: str, *, upto: bool) -> Any:
+    """`column` holds an s3:// URL in [low, high] (or [low, high) when not `upto`). The
+    s3:// test repeats the partial index's predicate (schema.STORED_URL), so the planner may
+    use that index: only stored URLs are indexed (a temporary URL can be longer than a
+    B-tree row allows)."""
+    value = _bytewise(column, dialect)
+    top = value <= high if upto else value < high
+    return and_(column.like(STORED_URL), value >= low, top)
+
+
+def page_references_query(dialect: str, bucket: str, keys: Sequence[str]) -> Any:
+    """The one query of `page_references`: (tag, value) rows for a page's keys."""
+    # The page's keys are contiguous in S3's (bytewise) order, so any URL naming one of them
+    # sorts between the URLs of the first and the last: a range scan of the URL indexes.
+    # Exact matches are kept by the caller.
+    low, high = s3_url(bucket, min(keys)), s3_url(bucket, max(keys))
+    return union_all(
+        select(literal("ref").label("tag"), Asset.key.label("value")).where(
+            Asset.bucket == bucket, Asset.key.in_(keys)
+        ),
+        *(
+            select(literal("url").label("tag"), column.label("value")).where(
+                _stored_urls_between(column, dialect, low, high, upto=True)
+            )
+            for column in (Episode.thumbnail_url, Episode.video_preview_url)
+        ),
+        select(literal("owed").label("tag"), PurgeItem.key.label("value")).where(
+            PurgeItem.bucket == bucket, PurgeItem.key.in_(keys)
+        ),
+    )
 
 
 @db_errors
@@ -26,34 +71,10 @@ def page_references(
         return frozenset(), frozenset()
     keys = list(keys)
     wanted = set(keys)
-    # Episode URLs have no index (temporary URLs can be longer than a B-tree row allows), so
-    # they are matched by range: the page's keys are contiguous in S3's (bytewise) order, so
-    # any URL naming one of them sorts between the URLs of the first and the last. Compared
-    # bytewise (COLLATE "C" on PostgreSQL; SQLite's default); exact matches are kept below.
-    low, high = s3_url(bucket, min(keys)), s3_url(bucket, max(keys))
-
-    def in_range(column: Any, conn: Connection) -> Any:
-        value = column.collate("C") if conn.dialect.name == "postgresql" else column
-        return and_(value >= low, value <= high)
-
     referenced: set[str] = set()
     owed: set[str] = set()
     with engine.connect() as conn:
-        stmt: Any = union_all(
-            select(literal("ref").label("tag"), Asset.key.label("value")).where(
-                Asset.bucket == bucket, Asset.key.in_(keys)
-            ),
-            select(literal("url").label("tag"), Episode.thumbnail_url.label("value")).where(
-                in_range(Episode.thumbnail_url, conn)
-            ),
-            select(literal("url").label("tag"), Episode.video_preview_url.label("value")).where(
-                in_range(Episode.video_preview_url, conn)
-            ),
-            select(literal("owed").label("tag"), PurgeItem.key.label("value")).where(
-                PurgeItem.bucket == bucket, PurgeItem.key.in_(keys)
-            ),
-        )
-        for tag, value in conn.execute(stmt):
+        for tag, value in conn.execute(page_references_query(conn.dialect.name, bucket, keys)):
             if tag == "owed":
                 owed.add(value)
             elif tag == "ref":
@@ -65,26 +86,31 @@ def page_references(
     return frozenset(referenced), frozenset(owed)
 
 
+def bucket_references_query(dialect: str, bucket: str) -> Any:
+    """The one query of `bucket_reference_count`."""
+    prefix = s3_url(bucket, "")
+    end = prefix[:-1] + chr(ord(prefix[-1]) + 1)  # "s3://bucket0": just past every key
+    start = len(prefix) + 1  # SQL substr is 1-based: the key after "s3://bucket/"
+    keys: Any = union(
+        select(Asset.key.label("key")).where(Asset.bucket == bucket, Asset.key.is_not(None)),
+        *(
+            select(func.substr(column, start).label("key")).where(
+                _stored_urls_between(column, dialect, prefix, end, upto=False)
+            )
+            for column in (Episode.thumbnail_url, Episode.video_preview_url)
+        ),
+    ).subquery()
+    return select(func.count()).select_from(keys)
+
+
 @db_errors
 def bucket_reference_count(engine: Engine, bucket: str) -> int:
-    """How many references to objects of `bucket` the database holds: asset rows with a key
-    plus episode s3:// URLs (an object stored by reelflow usually counts twice)."""
-    prefix = s3_url(bucket, "")
+    """How many distinct objects of `bucket` the database references: the keys of asset rows
+    and of episode s3:// URLs, each counted once (a stored asset names its object twice, in
+    its row and in its episode's URL)."""
     with engine.connect() as conn:
-        assets = conn.execute(
-            select(func.count())
-            .select_from(Asset)
-            .where(Asset.bucket == bucket, Asset.key.is_not(None))
-        ).scalar_one()
-        urls = sum(
-            conn.execute(
-                select(func.count())
-                .select_from(Episode)
-                .where(column.startswith(prefix, autoescape=True))
-            ).scalar_one()
-            for column in (Episode.thumbnail_url, Episode.video_preview_url)
-        )
-    return int(assets) + int(urls)
+        count = conn.execute(bucket_references_query(conn.dialect.name, bucket)).scalar_one()
+    return int(count)
 
 
 @db_errors

@@ -1,7 +1,7 @@
 """dead letters: a count of failed backfill runs per asset
 
 Revision ID: 0005
-Revises: 0003
+Revises: 0004
 Create Date: 2026-12-02 14:30:00.000000
 
 assets.backfill_failures: how many backfill runs in a row failed to import this asset since
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
