@@ -85,16 +85,23 @@ def quiet_throwaway_server() -> None:
     the moment the command ends; Prefect then logs the run events it could not flush by then
     as tracebacks. They are noise (that server and its records end with the process), so its
     log is limited to critical errors. A real server (PREFECT_API_URL) is untouched, and a
-    PREFECT_SERVER_LOGGING_LEVEL the user set wins."""
+    PREFECT_SERVER_LOGGING_LEVEL the user set wins.
+
+    That server is also started here, from the main thread, as a child that dies with this
+    process (reelflow.adapters.throwaway_server): a command killed mid-run leaves no server
+    behind."""
     if not os.environ.get("PREFECT_API_URL"):
         os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        from reelflow.adapters.throwaway_server import supervise
+
+        supervise()
 
 
 def require_schema() -> None:
     """Refuse (exit 2) when the database is not migrated to this code's revision. Every
     command that runs flows in this process checks this first, so it also quiets the
-    throwaway server (`quiet_throwaway_server`)."""
-    quiet_throwaway_server()
+    throwaway server (`quiet_throwaway_server`), once the schema is known to be right."""
     from reelflow.adapters.db import migrate
     from reelflow.services import resources
 
@@ -102,6 +109,7 @@ def require_schema() -> None:
         raise SchemaOutdated(
             "the database schema is not up to date: run `reelflow db upgrade` first"
         )
+    quiet_throwaway_server()
 
 
 @contextmanager
