@@ -7,10 +7,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "reset_settings"]
+__all__ = ["HEARTBEAT_ENV", "Settings", "get_settings", "reset_settings"]
+
+# Prefect's setting for how often a flow run sends a heartbeat (Settings.flow_heartbeat_seconds)
+HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
 
 
 def _default_database_url() -> str:
@@ -159,6 +162,35 @@ class Settings(BaseSettings):
     )
     origin_host_limit: int = Field(default=8, ge=1, alias="REELFLOW_ORIGIN_HOST_LIMIT")
     s3_request_limit: int = Field(default=64, ge=1, alias="REELFLOW_S3_REQUEST_LIMIT")
+    flow_heartbeat_seconds: int = Field(
+        default=30,
+        ge=30,
+        alias="REELFLOW_FLOW_HEARTBEAT_SECONDS",
+        description="A running flow run reports it is alive this often (Prefect's heartbeat; "
+        "30 s is Prefect's minimum)",
+    )
+    zombie_after_seconds: int = Field(
+        default=90,
+        ge=60,
+        alias="REELFLOW_ZOMBIE_AFTER_SECONDS",
+        description="A running flow run with no heartbeat for this long is marked Crashed "
+        "(its process died); must exceed REELFLOW_FLOW_HEARTBEAT_SECONDS",
+    )
+
+    worker_python: str | None = Field(
+        default=None,
+        alias="REELFLOW_WORKER_PYTHON",
+        description="The Python (with reelflow installed) that workers start each run with, "
+        "directly: one process per run instead of Prefect's workspace supervisor, which "
+        "starts 2-3 Python processes per run. Set by `reelflow deploy`; the local stack sets "
+        "it to its own .venv; unset: Prefect's default launcher",
+    )
+
+    # --- Local stack (`reelflow up`) ---
+    stack_api_port: int = Field(default=4200, ge=1, le=65535, alias="REELFLOW_STACK_API_PORT")
+    stack_origin_port: int = Field(
+        default=8787, ge=1, le=65535, alias="REELFLOW_STACK_ORIGIN_PORT"
+    )
 
     # --- Working files ---
     spool_dir: Path | None = Field(default=None, alias="REELFLOW_SPOOL_DIR")
@@ -170,6 +202,15 @@ class Settings(BaseSettings):
         "(up to REELFLOW_SPOOL_WAIT_SECONDS) for other assets to free it",
     )
     spool_wait_seconds: float = Field(default=120.0, ge=0, alias="REELFLOW_SPOOL_WAIT_SECONDS")
+
+    @model_validator(mode="after")
+    def _zombie_after_heartbeat(self) -> Settings:
+        if self.zombie_after_seconds <= self.flow_heartbeat_seconds:
+            raise ValueError(
+                "REELFLOW_ZOMBIE_AFTER_SECONDS must exceed REELFLOW_FLOW_HEARTBEAT_SECONDS "
+                "(a live run would be marked Crashed between two heartbeats)"
+            )
+        return self
 
     @field_validator("fetch_allow", mode="before")
     @classmethod

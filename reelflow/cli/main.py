@@ -4,6 +4,7 @@ failed, 2 for bad input or configuration (reelflow.core.errors)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -24,7 +25,7 @@ from reelflow.cli.common import (
 )
 from reelflow.core.errors import ReelflowError, exit_code
 from reelflow.core.manifest import load_manifest
-from reelflow.settings import get_settings
+from reelflow.settings import HEARTBEAT_ENV, get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -136,7 +137,10 @@ def main() -> None:
     """Console entry point: reelflow's own errors become one line on stderr and their exit
     code (1 work failed, 2 bad input or configuration), never a traceback."""
     try:
-        limit_arenas(get_settings().malloc_arenas)  # before any thread allocates
+        settings = get_settings()
+        limit_arenas(settings.malloc_arenas)  # before any thread allocates
+        # flows run in this process send heartbeats at reelflow's pace (before Prefect loads)
+        os.environ.setdefault(HEARTBEAT_ENV, str(settings.flow_heartbeat_seconds))
         app(standalone_mode=True)
     except ReelflowError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
