@@ -9,6 +9,7 @@ with a SIGTERM it does not catch, left it running: 265 MB and a port each time.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 __all__ = ["STARTUP_SECONDS", "supervise"]
@@ -16,12 +17,13 @@ __all__ = ["STARTUP_SECONDS", "supervise"]
 STARTUP_SECONDS = 120
 
 
-def supervise() -> None:
+def supervise(announce: Callable[[], None] | None = None) -> None:
     """Start the temporary server now, from the calling (main) thread, as a child the kernel
     kills when this process dies (reelflow.adapters.lifeline), and make it the instance
     Prefect uses: the subclass below is registered under Prefect's own key, so Prefect's
     later `SubprocessASGIServer()` returns it; only how the child is spawned differs.
-    Nothing happens when an API URL is configured or ephemeral servers are disabled."""
+    Nothing happens when an API URL is configured or ephemeral servers are disabled;
+    `announce` is called just before a start (it takes a while)."""
     from prefect.server.api.server import SubprocessASGIServer
     from prefect.settings import get_current_settings
 
@@ -31,6 +33,10 @@ def supervise() -> None:
     existing = SubprocessASGIServer._instances.get(None)
     if existing is None:
         existing = _supervised_server_class()()
+    if existing.running:
+        return
+    if announce is not None:
+        announce()
     # Prefect waits 20 s by default; a first start migrates a new SQLite database, which took
     # 25-40 s on a busy 2-core machine and then failed the whole command.
     existing.start(timeout=max(settings.server.ephemeral.startup_timeout_seconds, STARTUP_SECONDS))

@@ -95,7 +95,13 @@ def quiet_throwaway_server() -> None:
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
         from reelflow.adapters.throwaway_server import supervise
 
-        supervise()
+        supervise(
+            announce=lambda: err.print(
+                "starting Prefect's temporary API server (PREFECT_API_URL unset) ...",
+                style="dim",
+                highlight=False,
+            )
+        )
 
 
 def require_schema() -> None:

@@ -119,11 +119,14 @@ def demo_command(
     episodes: Annotated[int, typer.Option(help="Episodes in the sample movie")] = 10,
 ) -> None:
     """Run the import on zero-config defaults against local S3 and a local origin."""
+    # One screen: a progress bar and the table. Prefect's per-task INFO lines would scroll
+    # it away (set PREFECT_LOGGING_LEVEL=INFO to see them); set before Prefect loads.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from reelflow.devtools import demo
 
-    quiet_throwaway_server()
     with demo.sandbox(episodes=episodes, console=out) as manifest:
-        _state, report = run_import(manifest, show_progress=False)
+        quiet_throwaway_server()
+        _state, report = run_import(manifest, show_progress=True)
     print_summary(report)
     demo.report(report.uploaded, out)
     raise typer.Exit(0 if report.ok else 1)
