@@ -269,6 +269,8 @@ def zombie_automation(settings: Settings) -> AutomationCore:
         ),
         actions=[
             ChangeFlowRunState(
+                name=None,
+                force=False,
                 state=StateType.CRASHED,
                 message=(
                     f"no heartbeat for {settings.zombie_after_seconds}s: the process running "
