@@ -188,9 +188,7 @@ class Settings(BaseSettings):
 
     # --- Local stack (`reelflow up`) ---
     stack_api_port: int = Field(default=4200, ge=1, le=65535, alias="REELFLOW_STACK_API_PORT")
-    stack_origin_port: int = Field(
-        default=8787, ge=1, le=65535, alias="REELFLOW_STACK_ORIGIN_PORT"
-    )
+    stack_origin_port: int = Field(default=8787, ge=1, le=65535, alias="REELFLOW_STACK_ORIGIN_PORT")
 
     # --- Working files ---
     spool_dir: Path | None = Field(default=None, alias="REELFLOW_SPOOL_DIR")

@@ -43,9 +43,7 @@ def _gone(pid: int, timeout: float = 30) -> bool:
     return not _running(pid)
 
 
-def test_up_keeps_what_is_unchanged_and_restarts_what_changed(
-    tmp_path: Path, pg_url: str
-) -> None:
+def test_up_keeps_what_is_unchanged_and_restarts_what_changed(tmp_path: Path, pg_url: str) -> None:
     home = tmp_path / "state"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "S3_"))}
     env.update(
