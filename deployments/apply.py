@@ -379,10 +379,13 @@ def _wanted_fields(spec: DeploymentSpec, flow: Any, settings: Settings) -> dict[
         HEARTBEAT_ENV: str(settings.flow_heartbeat_seconds),
     }
     if settings.worker_python:
-        # The worker runs the engine itself (one process, the pull steps run inside it)
-        # rather than Prefect's workspace supervisor (a supervisor, a workspace-preparing
-        # subprocess, then the engine: 2-3 Python start-ups before a run is Running).
-        job_variables["command"] = f"{shlex.quote(settings.worker_python)} -m prefect.engine"
+        # The worker starts the engine itself (one process, the pull steps run inside it)
+        # rather than through Prefect's workspace supervisor (a supervisor, a workspace-
+        # preparing subprocess, then the engine: 2-3 Python start-ups before a run is
+        # Running); deployments.warm_start forks it from a warm server when one runs, else
+        # execs `python -m prefect.engine`.
+        python = shlex.quote(settings.worker_python)
+        job_variables["command"] = f"{python} -m deployments.warm_start"
     options = (
         ConcurrencyOptions(collision_strategy=spec.collision_strategy)  # type: ignore[arg-type]
         if spec.concurrency_limit is not None and spec.collision_strategy

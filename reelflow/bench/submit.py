@@ -7,9 +7,11 @@ run it reads, from the run's state history, the time from the run's creation to 
 state. Two configurations, measured in the same run:
 
     baseline  the stack's former settings: PREFECT_WORKER_QUERY_SECONDS=3, Prefect's default
-              launcher (its workspace supervisor)
-    tuned     what `reelflow up` uses now: PREFECT_WORKER_QUERY_SECONDS=1 and
-              REELFLOW_WORKER_PYTHON (the worker starts the engine directly, one process)
+              launcher (its workspace supervisor: 2-3 Python start-ups per run)
+    direct    PREFECT_WORKER_QUERY_SECONDS=1 and REELFLOW_WORKER_PYTHON: the worker starts the
+              engine directly (one cold Python start-up per run)
+    warm      as direct, plus a warm-start server (deployments.warm_start): runs are forked
+              from a process with Prefect and the flows already imported (`reelflow up`)
 
 The runs themselves fail fast after they start (S3 points at a closed port): only the wait
 before Running is measured. Every process started here dies with this command.
@@ -40,10 +42,16 @@ BIN = Path(sys.executable).parent
 
 VARIANTS: dict[str, dict[str, str]] = {
     "baseline": {"PREFECT_WORKER_QUERY_SECONDS": "3", "REELFLOW_WORKER_PYTHON": ""},
-    "tuned": {
+    "direct": {
         "PREFECT_WORKER_QUERY_SECONDS": "1",
         "PREFECT_WORKER_PREFETCH_SECONDS": "10",
         "REELFLOW_WORKER_PYTHON": sys.executable,
+    },
+    "warm": {
+        "PREFECT_WORKER_QUERY_SECONDS": "1",
+        "PREFECT_WORKER_PREFETCH_SECONDS": "10",
+        "REELFLOW_WORKER_PYTHON": sys.executable,
+        "REELFLOW_WARM_START_SOCKET": "",  # filled in: the server this benchmark starts
     },
 }
 
@@ -175,6 +183,23 @@ def measure(runs: int, workdir: Path, say: Any) -> dict[str, Any]:
                 if deploy.returncode != 0:
                     raise typer.BadParameter(f"reelflow deploy failed:\n{deploy.stderr}")
                 name = f"bench-{variant}"
+                engine = None
+                if "REELFLOW_WARM_START_SOCKET" in overrides:
+                    sock = workdir / f"{variant}.sock"
+                    env["REELFLOW_WARM_START_SOCKET"] = str(sock)
+                    engine = _spawn(
+                        [
+                            sys.executable,
+                            "-m",
+                            "deployments.warm_start",
+                            "serve",
+                            "--socket",
+                            str(sock),
+                        ],
+                        env,
+                        workdir / f"engine-{variant}.log",
+                    )
+                    _wait("the warm-start server", sock.exists, engine, 300)
                 worker = _spawn(
                     [
                         str(BIN / "prefect"),
@@ -212,6 +237,8 @@ def measure(runs: int, workdir: Path, say: Any) -> dict[str, Any]:
                         say(f"  {variant} run {i + 1}/{runs}: Running after {waits[-1]:.2f} s")
                 finally:
                     _stop(worker)
+                    if engine is not None:
+                        _stop(engine)
                 figures[variant] = {
                     "worker_env": {k: v for k, v in overrides.items() if v},
                     "seconds": [round(w, 2) for w in waits],
@@ -234,7 +261,7 @@ def register(bench_app: typer.Typer) -> None:
         say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
         workdir = Path(tempfile.mkdtemp(prefix="reelflow-bench-submit-"))
         figures = measure(runs, workdir, say)
-        before, after = figures["baseline"], figures["tuned"]
+        before, after = figures["baseline"], figures["warm"]
         result = {
             "bench": "submit",
             "runs": runs,
@@ -243,7 +270,7 @@ def register(bench_app: typer.Typer) -> None:
             "logs": str(workdir),
         }
         if not as_json:
-            for variant in ("baseline", "tuned"):
+            for variant in VARIANTS:
                 f = figures[variant]
                 say(f"{variant:9} median {f['median_s']:.2f} s, max {f['max_s']:.2f} s")
             say(f"submit-to-start {result['speedup_median']}x faster (median)")

@@ -1,6 +1,6 @@
 """`reelflow up` / `reelflow down`: a local Prefect stack in the background.
 
-`up` starts (or keeps) four background processes, each in its own session, logs and state
+`up` starts (or keeps) five background processes, each in its own session, logs and state
 under .reelflow/stack/ (the stack's alone: `make demo` and `make demo-stop` keep theirs in
 .reelflow/s3.json and never touch these):
 
@@ -9,6 +9,8 @@ under .reelflow/stack/ (the stack's alone: `make demo` and `make demo-stop` keep
              .reelflow/stack/prefect/, PREFECT_HOME there too)
     origin   `python -m reelflow.devtools.sample_origin` serving the sample media on
              127.0.0.1:8787, so sample.json's URLs are fetchable
+    engine   `python -m deployments.warm_start serve`: Prefect and the flows imported once;
+             the worker's runs are forked from it, Running within about a second
     worker   `prefect worker start --pool reelflow`, started with the env in
              .reelflow/stack/env (S3, database, REELFLOW_FETCH_ALLOW=127.0.0.1, ...)
 
@@ -52,6 +54,7 @@ from deployments.local_stack import (
     save_state,
     start_ticks,
 )
+from deployments.warm_start import SOCKET_ENV
 from reelflow.adapters import s3
 from reelflow.adapters.db import migrate
 from reelflow.core.errors import StackError
@@ -63,7 +66,7 @@ __all__ = ["StackError", "down", "running_api_url", "up"]
 
 HOST = "127.0.0.1"
 ORIGIN_EPISODES = 12
-_ORDER = ("worker", "origin", "server", "s3")  # stop order; start order is the reverse
+_ORDER = ("worker", "engine", "origin", "server", "s3")  # stop order; start order is the reverse
 # How the stack's worker polls: a submitted run starts within about a second (Prefect's
 # defaults, 10 s polls, made a run wait up to 10 s before its process even started).
 WORKER_QUERY_SECONDS = "1"
@@ -155,6 +158,12 @@ def _wait(what: str, check: Any, entry: dict[str, Any], log: Path, timeout: floa
             raise StackError(f"{what} exited during start-up; see {log}")
         time.sleep(0.3)
     raise StackError(f"{what} did not become ready within {timeout:.0f}s; see {log}")
+
+
+def _socket_ready(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(str(path)) == 0
 
 
 def _http_ok(url: str) -> bool:
@@ -307,6 +316,7 @@ def _stack_env(
         "REELFLOW_HOME": str(paths.root),
         # runs start as one process with this Python (deployments.apply: `command`)
         "REELFLOW_WORKER_PYTHON": os.environ.get("REELFLOW_WORKER_PYTHON", sys.executable),
+        SOCKET_ENV: str(paths.stack / "warm-start.sock"),
         "REELFLOW_WORK_POOL": settings.work_pool,
         "S3_ENDPOINT": s3_endpoint,
         "S3_ACCESS_KEY_ID": "demo",
@@ -397,7 +407,19 @@ def _up(paths: Paths, console: Console) -> dict[str, str]:
     if run.started:
         _deploy(paths, env, console)
 
-    # 6. the worker: restarted whenever its environment would differ
+    # 6. the warm-start server the worker's runs fork from (deployments.warm_start), with the
+    #    worker's environment; then the worker, each restarted whenever that would differ
+    worker_config = {"env": _fingerprint(_worker_env(env))}
+    sock = Path(stack_env[SOCKET_ENV])
+    run.ensure(
+        "engine",
+        [sys.executable, "-m", "deployments.warm_start", "serve", "--socket", str(sock)],
+        env,
+        worker_config,
+        "the warm-start server (Prefect and the flows imported once)",
+        lambda: _socket_ready(sock),
+        timeout=300,
+    )
     pool = settings.work_pool
     run.ensure(
         "worker",
@@ -415,7 +437,7 @@ def _up(paths: Paths, console: Console) -> dict[str, str]:
             "never",
         ],
         env,
-        {"env": _fingerprint(_worker_env(env))},
+        worker_config,
         f"a worker on pool {pool!r}",
         lambda: _worker_online(run.api_url, pool),
         timeout=120,
