@@ -181,9 +181,9 @@ class Settings(BaseSettings):
         default=None,
         alias="REELFLOW_WORKER_PYTHON",
         description="The Python (with reelflow installed) that workers start each run with, "
-        "directly: one process per run instead of Prefect's workspace supervisor, which "
-        "starts 2-3 Python processes per run. Set by `reelflow deploy`; the local stack sets "
-        "it to its own .venv; unset: Prefect's default launcher",
+        "through deployments.warm_start (forked from a warm server, else one cold process) "
+        "instead of Prefect's workspace supervisor (2-3 Python start-ups per run). Read by "
+        "`reelflow deploy`; the local stack sets it to its own .venv; unset: Prefect's default",
     )
 
     # --- Local stack (`reelflow up`) ---
