@@ -119,14 +119,15 @@ def _preload() -> None:
         importlib.import_module(spec.module)
 
 
-def _child(request: dict[str, Any], fds: list[int], listener: socket.socket) -> None:
+def _child(request: dict[str, Any], fds: list[int], inherited: list[socket.socket]) -> None:
     """In the forked child: become `python -m prefect.engine` for the client's run."""
     import runpy
     import traceback
 
     code = 1
     try:
-        listener.close()
+        for sock in inherited:  # the listener and other runs' connections are not ours
+            sock.close()
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         for fd in fds:
@@ -192,7 +193,7 @@ def serve(path: Path) -> None:
                 continue
             pid = os.fork()
             if pid == 0:
-                _child(request, fds, listener)
+                _child(request, fds, [listener, conn, *running.values()])
             for fd in fds:
                 os.close(fd)
             running[pid] = conn
