@@ -61,9 +61,15 @@ def test_a_killed_import_ends_crashed_within_the_bound(
     report = reelflow_json(["deploy", "--json"], env)
     automation = [c for c in report["changes"] if c["kind"] == "automation"]
     assert [c["action"] for c in automation] == ["updated"], automation
-    again = reelflow_json(["deploy", "--json"], env)  # idempotent
-    assert [c["action"] for c in again["changes"] if c["kind"] == "automation"] == ["unchanged"]
+    try:
+        again = reelflow_json(["deploy", "--json"], env)  # idempotent
+        assert [c["action"] for c in again["changes"] if c["kind"] == "automation"] == ["unchanged"]
+        _kill_an_import_and_wait_for_crashed(env, tmp_path)
+    finally:  # the session's other tests expect the session's settings on the server
+        assert reelflow_json(["deploy", "--json"], stack_env)["errors"] == 0
 
+
+def _kill_an_import_and_wait_for_crashed(env: dict[str, str], tmp_path: Path) -> None:
     with Origin(latency_ms=600_000) as origin:  # downloads stall: the run stays Running
         manifest = serve_movie(origin, "e2e-zombie", 1, **E2E_MEDIA)
         path = tmp_path / "movie.json"
