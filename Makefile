@@ -18,7 +18,7 @@ install: $(VENV)/.installed  ## create .venv and install the reelflow CLI into .
 demo: install  ## import a sample movie of 10 episodes on zero-config defaults
 	$(VENV)/bin/reelflow demo
 
-demo-stop:  ## stop the demo's background S3 endpoint
+demo-stop:  ## stop the demo's background S3 endpoint (never the stack's: `make down`)
 	$(PY) -c "from reelflow.devtools.demo import stop_s3; stop_s3()"
 
 system-deps:  ## Debian's chromium for the UI test (browser downloads are not used)
@@ -29,7 +29,7 @@ system-deps:  ## Debian's chromium for the UI test (browser downloads are not us
 test: install system-deps lint  ## the layer contract and lint, then the whole suite against real PostgreSQL, Redis, S3 (moto), Prefect
 	$(VENV)/bin/pytest -q
 
-up: install  ## local stack: Prefect server + UI, a worker, local S3
+up: install  ## local stack: Prefect server + UI, a worker, local S3 (again: restarts only what changed)
 	$(VENV)/bin/reelflow up
 
 down:  ## stop what `make up` started
@@ -45,6 +45,7 @@ bench: install  ## every benchmark; each prints figures against a baseline from 
 	$(VENV)/bin/reelflow bench verify --objects 10000 --json
 	$(VENV)/bin/reelflow bench decode-memory --json
 	$(VENV)/bin/reelflow bench import --episodes 200 --plain --json
+	$(VENV)/bin/reelflow bench submit --runs 5 --json
 
 docs: install  ## regenerate README.md's settings table from reelflow/settings.py
 	$(PY) -m reelflow.devtools.settings_doc

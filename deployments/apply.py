@@ -3,7 +3,9 @@
 What it manages, in this order:
 1. the process work pool (settings.work_pool) and its queues with their priorities;
 2. the global concurrency limits (see reelflow.adapters.slots);
-3. one deployment per prefect.yaml entry, with its schedules.
+3. the automation that marks a flow run Crashed when its heartbeats stop (zombie runs);
+4. one deployment per prefect.yaml entry, with its schedules, its runs sending heartbeats
+   every REELFLOW_FLOW_HEARTBEAT_SECONDS.
 
 Every object is read first and written only when it differs from what is wanted, so a second
 run changes nothing: same ids, no `updated` timestamps moved, scheduled runs left alone.
@@ -17,6 +19,7 @@ changed ones updated, missing ones created, and ones no longer in the file delet
 from __future__ import annotations
 
 import importlib
+import shlex
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -31,22 +34,35 @@ from prefect.client.schemas.actions import (
     GlobalConcurrencyLimitUpdate,
     WorkPoolCreate,
 )
-from prefect.client.schemas.objects import ConcurrencyOptions
+from prefect.client.schemas.objects import ConcurrencyOptions, StateType
 from prefect.client.schemas.schedules import CronSchedule, IntervalSchedule
+from prefect.events.actions import ChangeFlowRunState
+from prefect.events.schemas.automations import AutomationCore, EventTrigger, Posture
+from prefect.events.schemas.events import ResourceSpecification
 from prefect.exceptions import ObjectNotFound
 from prefect.workers.process import ProcessWorker
 
 from deployments.spec import DeploymentSpec, ProjectSpec, ScheduleSpec
 from reelflow.adapters.slots import S3_LIMIT, origin_limit_name
 from reelflow.core.errors import PrefectUnavailable, SpecError
-from reelflow.settings import Settings
+from reelflow.settings import HEARTBEAT_ENV, Settings
 
-__all__ = ["Change", "DeployReport", "apply_project", "parse_origin_hosts"]
+__all__ = [
+    "HEARTBEAT_ENV",
+    "ZOMBIE_AUTOMATION",
+    "Change",
+    "DeployReport",
+    "apply_project",
+    "parse_origin_hosts",
+    "zombie_automation",
+]
+
+ZOMBIE_AUTOMATION = "reelflow-crash-zombie-flow-runs"
 
 
 @dataclass(frozen=True)
 class Change:
-    kind: str  # work-pool | work-queue | concurrency-limit | deployment | schedule
+    kind: str  # work-pool | work-queue | concurrency-limit | automation | deployment | schedule
     name: str
     action: str  # created | updated | deleted | unchanged | error
     detail: str = ""
@@ -130,11 +146,12 @@ async def apply_project(
         for pool in sorted(pools):
             await _ensure_pool(client, pool, project, report)
         await _ensure_limits(client, settings, origin_hosts or {}, report)
+        await _ensure_zombie_automation(client, settings, report)
         for spec in wanted:
             if spec.name in errors:
                 report.add("deployment", spec.name, "error", errors[spec.name])
             else:
-                await _ensure_deployment(client, spec, flows[spec.name], report)
+                await _ensure_deployment(client, spec, flows[spec.name], settings, report)
     return report
 
 
@@ -226,6 +243,75 @@ async def _ensure_pool(client: Any, name: str, project: ProjectSpec, report: Dep
             report.add("work-queue", label, "unchanged", f"priority {queue.priority}", current.id)
 
 
+# --- zombie runs --------------------------------------------------------------------------
+
+
+def zombie_automation(settings: Settings) -> AutomationCore:
+    """Prefect's recipe for zombie flow runs: a run that sent a heartbeat and then neither
+    another heartbeat nor a final state within `zombie_after_seconds` had its process die
+    (SIGKILL, OOM, a lost machine); mark it Crashed instead of leaving it Running forever."""
+    final = ("Completed", "Failed", "Cancelled", "Crashed")
+    return AutomationCore(
+        name=ZOMBIE_AUTOMATION,
+        description=(
+            "reelflow: a running flow run with no heartbeat for "
+            f"{settings.zombie_after_seconds}s is marked Crashed (created by reelflow deploy)"
+        ),
+        enabled=True,
+        trigger=EventTrigger(
+            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+            after={"prefect.flow-run.heartbeat"},
+            expect={"prefect.flow-run.heartbeat", *(f"prefect.flow-run.{s}" for s in final)},
+            for_each={"prefect.resource.id"},
+            posture=Posture.Proactive,
+            threshold=1,
+            within=timedelta(seconds=settings.zombie_after_seconds),
+        ),
+        actions=[
+            ChangeFlowRunState(
+                name=None,
+                force=False,
+                state=StateType.CRASHED,
+                message=(
+                    f"no heartbeat for {settings.zombie_after_seconds}s: the process running "
+                    "this flow run died"
+                ),
+            )
+        ],
+    )
+
+
+async def _ensure_zombie_automation(client: Any, settings: Settings, report: DeployReport) -> None:
+    wanted = zombie_automation(settings)
+    existing = await client.read_automations_by_name(ZOMBIE_AUTOMATION)
+    detail = f"Crashed after {settings.zombie_after_seconds}s without a heartbeat"
+    if not existing:
+        created = await client.create_automation(wanted)
+        report.add("automation", ZOMBIE_AUTOMATION, "created", detail, created)
+        return
+    current, *extra = existing
+    for duplicate in extra:  # two deploys racing once created two: keep one
+        await client.delete_automation(duplicate.id)
+    if extra or _automation_fields(current) != _automation_fields(wanted):
+        await client.update_automation(current.id, wanted)
+        report.add("automation", ZOMBIE_AUTOMATION, "updated", detail, current.id)
+    else:
+        report.add("automation", ZOMBIE_AUTOMATION, "unchanged", detail, current.id)
+
+
+def _automation_fields(automation: AutomationCore) -> dict[str, Any]:
+    """What a deploy sets, comparable between the server's copy and ours (a trigger's id
+    is generated per instance, sets have no order)."""
+    data = automation.model_dump(
+        mode="json", include={"description", "enabled", "trigger", "actions"}
+    )
+    trigger = data["trigger"]
+    trigger.pop("id", None)
+    for name in ("after", "expect", "for_each"):  # sets: their JSON order is arbitrary
+        trigger[name] = sorted(trigger.get(name) or [])
+    return data
+
+
 # --- global concurrency limits -----------------------------------------------------------
 
 
@@ -284,7 +370,22 @@ def _schedule_fingerprint(schedule: Any, active: bool, parameters: dict[str, Any
     return (data, bool(active), parameters or {})
 
 
-def _wanted_fields(spec: DeploymentSpec, flow: Any) -> dict[str, Any]:
+def _wanted_fields(spec: DeploymentSpec, flow: Any, settings: Settings) -> dict[str, Any]:
+    # Every run reports it is alive at the settings' pace: the zombie automation
+    # (_ensure_zombie_automation) marks a run Crashed when those heartbeats stop.
+    job_variables = dict(spec.job_variables)
+    job_variables["env"] = {
+        **dict(job_variables.get("env") or {}),
+        HEARTBEAT_ENV: str(settings.flow_heartbeat_seconds),
+    }
+    if settings.worker_python:
+        # The worker starts the engine itself (one process, the pull steps run inside it)
+        # rather than through Prefect's workspace supervisor (a supervisor, a workspace-
+        # preparing subprocess, then the engine: 2-3 Python start-ups before a run is
+        # Running); deployments.warm_start forks it from a warm server when one runs, else
+        # execs `python -m prefect.engine`.
+        python = shlex.quote(settings.worker_python)
+        job_variables["command"] = f"{python} -m deployments.warm_start"
     options = (
         ConcurrencyOptions(collision_strategy=spec.collision_strategy)  # type: ignore[arg-type]
         if spec.concurrency_limit is not None and spec.collision_strategy
@@ -298,7 +399,7 @@ def _wanted_fields(spec: DeploymentSpec, flow: Any) -> dict[str, Any]:
         "work_queue_name": spec.work_queue,
         "entrypoint": spec.entrypoint,
         "pull_steps": [dict(step) for step in spec.pull_steps],
-        "job_variables": dict(spec.job_variables),
+        "job_variables": job_variables,
         "enforce_parameter_schema": spec.enforce_parameter_schema,
         "parameter_openapi_schema": flow.parameters.model_dump(),
         "concurrency_limit": spec.concurrency_limit,
@@ -331,10 +432,10 @@ def _comparable(name: str, value: Any) -> Any:
 
 
 async def _ensure_deployment(
-    client: Any, spec: DeploymentSpec, flow: Any, report: DeployReport
+    client: Any, spec: DeploymentSpec, flow: Any, settings: Settings, report: DeployReport
 ) -> None:
     full_name = f"{flow.name}/{spec.name}"
-    wanted = _wanted_fields(spec, flow)
+    wanted = _wanted_fields(spec, flow, settings)
     try:
         current = await client.read_deployment_by_name(full_name)
     except ObjectNotFound:

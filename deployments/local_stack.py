@@ -15,11 +15,15 @@ __all__ = ["Paths", "alive", "load_state", "running_api_url", "save_state", "sta
 
 @dataclass(frozen=True)
 class Paths:
+    """The checkout the stack runs (`root`) and where its state lives (`home`, by default
+    root/.reelflow; the demo keeps its own state beside it, never under stack/)."""
+
     root: Path
+    home: Path | None = None
 
     @property
     def state_dir(self) -> Path:
-        return self.root / ".reelflow"
+        return self.home or self.root / ".reelflow"
 
     @property
     def stack(self) -> Path:
@@ -40,6 +44,10 @@ class Paths:
     @property
     def prefect_home(self) -> Path:
         return self.stack / "prefect"
+
+    @property
+    def lock(self) -> Path:
+        return self.stack / "lock"
 
 
 def start_ticks(pid: int) -> int | None:

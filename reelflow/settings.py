@@ -7,10 +7,13 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["Settings", "get_settings", "reset_settings"]
+__all__ = ["HEARTBEAT_ENV", "Settings", "get_settings", "reset_settings"]
+
+# Prefect's setting for how often a flow run sends a heartbeat (Settings.flow_heartbeat_seconds)
+HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
 
 
 def _default_database_url() -> str:
@@ -409,6 +412,45 @@ class Settings(BaseSettings):
         alias="REELFLOW_S3_REQUEST_LIMIT",
         description="S3 requests at once across all workers (Prefect global limit `reelflow-s3`)",
     )
+    flow_heartbeat_seconds: int = Field(
+        default=30,
+        ge=30,
+        alias="REELFLOW_FLOW_HEARTBEAT_SECONDS",
+        description="A running flow run reports it is alive this often (Prefect's heartbeat; "
+        "30 s is Prefect's minimum)",
+    )
+    zombie_after_seconds: int = Field(
+        default=90,
+        ge=60,
+        alias="REELFLOW_ZOMBIE_AFTER_SECONDS",
+        description="A running flow run with no heartbeat for this long is marked Crashed "
+        "(its process died); must exceed REELFLOW_FLOW_HEARTBEAT_SECONDS",
+    )
+
+    worker_python: str | None = Field(
+        default=None,
+        alias="REELFLOW_WORKER_PYTHON",
+        description="The Python (with reelflow installed) that workers start each run with, "
+        "through deployments.warm_start (forked from a warm server, else one cold process) "
+        "instead of Prefect's workspace supervisor (2-3 Python start-ups per run). Read by "
+        "`reelflow deploy`; the local stack sets it to its own .venv; unset: Prefect's default",
+    )
+
+    # --- Local stack (`reelflow up`) ---
+    stack_api_port: int = Field(
+        default=4200,
+        ge=1,
+        le=65535,
+        alias="REELFLOW_STACK_API_PORT",
+        description="Port of the local stack's Prefect server and UI (`reelflow up`)",
+    )
+    stack_origin_port: int = Field(
+        default=8787,
+        ge=1,
+        le=65535,
+        alias="REELFLOW_STACK_ORIGIN_PORT",
+        description="Port of the local stack's sample origin, which serves the demo media",
+    )
 
     # --- Working files ---
     spool_dir: Path | None = Field(
@@ -429,6 +471,15 @@ class Settings(BaseSettings):
         alias="REELFLOW_SPOOL_WAIT_SECONDS",
         description="How long a download waits for free spool space before it fails (retried)",
     )
+
+    @model_validator(mode="after")
+    def _zombie_after_heartbeat(self) -> Settings:
+        if self.zombie_after_seconds <= self.flow_heartbeat_seconds:
+            raise ValueError(
+                "REELFLOW_ZOMBIE_AFTER_SECONDS must exceed REELFLOW_FLOW_HEARTBEAT_SECONDS "
+                "(a live run would be marked Crashed between two heartbeats)"
+            )
+        return self
 
     @field_validator("fetch_allow", mode="before")
     @classmethod

@@ -68,9 +68,18 @@ def bench_media(media_dir: Path = MEDIA_DIR) -> tuple[list[Path], list[Path]]:
 
 
 def _serve(
-    thumbs: list[str], previews: list[str], episodes: int, model: CdnModel, ready: Any, stop: Any
+    thumbs: list[str],
+    previews: list[str],
+    episodes: int,
+    model: CdnModel,
+    ready: Any,
+    stop: Any,
+    parent: int,
 ) -> None:
+    from reelflow.adapters.lifeline import arm_in_child
     from reelflow.devtools.origin import Origin
+
+    arm_in_child(parent)  # a killed benchmark takes its origin with it
 
     bodies_t = [Path(p).read_bytes() for p in thumbs]
     bodies_p = [Path(p).read_bytes() for p in previews]
@@ -101,6 +110,7 @@ class OriginProcess:
                 model,
                 self._ready,
                 self._stop,
+                os.getpid(),
             ),
             daemon=True,
         )
@@ -175,8 +185,13 @@ def io_floor(thumbs: list[Path], previews: list[Path], episodes: int, model: Cdn
 
 def warm_prefect() -> None:
     """Start Prefect's API (the local ephemeral server unless PREFECT_API_URL is set) before
-    anything is timed, so server start-up is not counted as import time."""
+    anything is timed, so server start-up is not counted as import time. The ephemeral
+    server is a child that dies with this process (reelflow.adapters.throwaway_server)."""
     from prefect import flow
+
+    from reelflow.adapters.throwaway_server import supervise
+
+    supervise()
 
     @flow(name="bench-warmup")
     def warmup() -> None:

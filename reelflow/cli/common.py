@@ -107,25 +107,45 @@ def flow_result(state: Any, expected: type[T], what: str) -> T:
     fail(f"{what} did not finish: {result}", code=1)
 
 
+def throwaway_server_settings() -> None:
+    """Prefect's settings for its throwaway server (no PREFECT_API_URL): quiet, no analytics,
+    120 s to start. Prefect reads them when it is imported: the entry point calls this first."""
+    if not os.environ.get("PREFECT_API_URL"):
+        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        os.environ.setdefault(
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_SECONDS
+        )
+
+
 def quiet_throwaway_server() -> None:
     """Without PREFECT_API_URL, flows run on Prefect's throwaway API server, which is stopped
     the moment the command ends; Prefect then logs the run events it could not flush by then
     as tracebacks. They are noise (that server and its records end with the process), so its
-    log is limited to critical errors, and it gets 120 s to start instead of Prefect's 20 (read
-    when Prefect is imported: the entry point calls this first). A real server
-    (PREFECT_API_URL) is untouched, and a value the user set wins."""
+    log is limited to critical errors, and it gets 120 s to start instead of Prefect's 20. A
+    real server (PREFECT_API_URL) is untouched, and a value the user set wins.
+
+    That server is also started here, from the main thread, as a child that dies with this
+    process (reelflow.adapters.throwaway_server): a command killed mid-run leaves no server
+    behind. The settings alone (`throwaway_server_settings`) are applied when the CLI starts,
+    before Prefect is imported, since Prefect reads them then."""
     if not os.environ.get("PREFECT_API_URL"):
-        os.environ.setdefault("PREFECT_SERVER_LOGGING_LEVEL", "CRITICAL")
-        os.environ.setdefault(
-            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", EPHEMERAL_STARTUP_SECONDS
+        throwaway_server_settings()
+        from reelflow.adapters.throwaway_server import supervise
+
+        supervise(
+            announce=lambda: err.print(
+                "starting Prefect's temporary API server (PREFECT_API_URL unset) ...",
+                style="dim",
+                highlight=False,
+            )
         )
 
 
 def require_schema() -> None:
     """Refuse (exit 2) when the database is not migrated to this code's revision. Every
     command that runs flows in this process checks this first, so it also quiets the
-    throwaway server (`quiet_throwaway_server`)."""
-    quiet_throwaway_server()
+    throwaway server (`quiet_throwaway_server`), once the schema is known to be right."""
     from reelflow.adapters.db import migrate
     from reelflow.services import resources
 
@@ -133,6 +153,7 @@ def require_schema() -> None:
         raise SchemaOutdated(
             "the database schema is not up to date: run `reelflow db upgrade` first"
         )
+    quiet_throwaway_server()
 
 
 @contextmanager

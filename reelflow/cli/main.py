@@ -4,6 +4,7 @@ failed, 2 for bad input or configuration (reelflow.core.errors)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,11 +23,12 @@ from reelflow.cli.common import (
     progress_bar,
     quiet_throwaway_server,
     require_schema,
+    throwaway_server_settings,
 )
 from reelflow.core.errors import ReelflowError, exit_code
 from reelflow.core.manifest import load_manifest
 from reelflow.core.reports import attention_first
-from reelflow.settings import get_settings
+from reelflow.settings import HEARTBEAT_ENV, get_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 db_app = typer.Typer(no_args_is_help=True, help="Database schema.")
@@ -134,11 +136,14 @@ def demo_command(
     episodes: Annotated[int, typer.Option(help="Episodes in the sample movie")] = 10,
 ) -> None:
     """Run the import on zero-config defaults against local S3 and a local origin."""
+    # One screen: a progress bar and the table. Prefect's per-task INFO lines would scroll
+    # it away (set PREFECT_LOGGING_LEVEL=INFO to see them); set before Prefect loads.
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
     from reelflow.devtools import demo
 
-    quiet_throwaway_server()
     with demo.sandbox(episodes=episodes, console=out) as manifest:
-        _state, report = run_import(manifest, show_progress=False)
+        quiet_throwaway_server()
+        _state, report = run_import(manifest, show_progress=True)
     print_summary(report)
     demo.report(report.uploaded, out)
     raise typer.Exit(0 if report.ok else 1)
@@ -152,8 +157,11 @@ def main() -> None:
     """Console entry point: reelflow's own errors become one line on stderr and their exit
     code (1 work failed, 2 bad input or configuration), never a traceback."""
     try:
-        quiet_throwaway_server()  # before Prefect is imported: it reads its settings then
-        limit_arenas(get_settings().malloc_arenas)  # before any thread allocates
+        throwaway_server_settings()  # before Prefect is imported: it reads them then
+        settings = get_settings()
+        limit_arenas(settings.malloc_arenas)  # before any thread allocates
+        # flows run in this process send heartbeats at reelflow's pace (before Prefect loads)
+        os.environ.setdefault(HEARTBEAT_ENV, str(settings.flow_heartbeat_seconds))
         app(standalone_mode=True)
     except ReelflowError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)

@@ -207,18 +207,28 @@ def submit_import_command(manifest: Any, *, as_json: bool) -> None:
     out.print(f"watch it: {url}", highlight=False)
 
 
-def up_command() -> None:
-    """Start a local Prefect server + UI, a worker, local S3 and a sample origin; deploy."""
+StateDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--state-dir",
+        help="Where the stack keeps its state, logs and Prefect database (default .reelflow)",
+    ),
+]
+
+
+def up_command(state_dir: StateDir = None) -> None:
+    """Start a local Prefect server + UI, a worker, local S3 and a sample origin; deploy.
+    On a running stack: keep what is unchanged, restart what runs on changed settings."""
     from reelflow.devtools.stack import up
 
-    up(_project_root(), out)
+    up(_project_root(), out, home=state_dir)
 
 
-def down_command() -> None:
+def down_command(state_dir: StateDir = None) -> None:
     """Stop what `reelflow up` started."""
     from reelflow.devtools.stack import down
 
-    down(_project_root(), out)
+    down(_project_root(), out, home=state_dir)
 
 
 def register(app: typer.Typer) -> None:

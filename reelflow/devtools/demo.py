@@ -24,6 +24,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 
+from deployments.local_stack import alive, start_ticks
 from reelflow.adapters import s3
 from reelflow.adapters.db import migrate
 from reelflow.core.keys import MANAGED_PREFIXES
@@ -67,18 +68,27 @@ def ensure_s3(state_dir: Path = STATE_DIR) -> str:
         if proc.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"local S3 (moto) did not start; see {state_dir / 's3.log'}")
         time.sleep(0.1)
-    state_file.write_text(json.dumps({"endpoint": endpoint, "pid": proc.pid}))
+    record = {"endpoint": endpoint, "pid": proc.pid, "start": start_ticks(proc.pid)}
+    state_file.write_text(json.dumps(record))
     return endpoint
 
 
 def stop_s3(state_dir: Path = STATE_DIR) -> bool:
+    """`make demo-stop`: stop the demo's S3 endpoint, and only it (the local stack's S3 is
+    recorded under .reelflow/stack/ and `reelflow down` stops it). True if it was running."""
     state_file = state_dir / "s3.json"
     if not state_file.exists():
         return False
-    pid = json.loads(state_file.read_text())["pid"]
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
+    try:
+        recorded = json.loads(state_file.read_text())
+    except ValueError:
+        recorded = {}
     state_file.unlink()
+    entry = {"pid": recorded.get("pid"), "start": recorded.get("start")}
+    if entry["pid"] is None or not alive(entry):  # gone, or its pid now someone else's
+        return False
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(int(entry["pid"]), signal.SIGTERM)
     return True
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import httpx
 
+from reelflow.adapters.lifeline import die_with_parent
+
 __all__ = ["MotoServer", "free_port"]
 
 
@@ -53,6 +55,7 @@ class MotoServer:
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
+            preexec_fn=die_with_parent(),  # a killed test or benchmark takes moto with it
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -1,18 +1,27 @@
 """`reelflow up` / `reelflow down`: a local Prefect stack in the background.
 
-`up` starts (or reuses) four background processes, each in its own session, logs and state
-under .reelflow/stack/:
+`up` starts (or keeps) five background processes, each in its own session, logs and state
+under .reelflow/stack/ (the stack's alone: `make demo` and `make demo-stop` keep theirs in
+.reelflow/s3.json and never touch these):
 
+    s3       a local S3 endpoint (moto) on a port chosen once and kept across restarts
     server   `prefect server start --host 127.0.0.1 --port 4200` (API + UI, SQLite in
              .reelflow/stack/prefect/, PREFECT_HOME there too)
-    s3       the demo's local S3 endpoint (moto; reelflow.devtools.demo.ensure_s3,
-             .reelflow/s3.json)
     origin   `python -m reelflow.devtools.sample_origin` serving the sample media on
              127.0.0.1:8787, so sample.json's URLs are fetchable
+    engine   `python -m deployments.warm_start serve`: Prefect and the flows imported once;
+             the worker's runs are forked from it, Running within about a second
     worker   `prefect worker start --pool reelflow`, started with the env in
              .reelflow/stack/env (S3, database, REELFLOW_FETCH_ALLOW=127.0.0.1, ...)
 
-then migrates the database, creates the bucket and runs `reelflow deploy` against the server.
+then migrates the database, creates the bucket and runs `reelflow deploy` against the server,
+and last runs the start-up steps (`_once_healthy`).
+
+Each process is recorded with the command and environment it was started with. `up` on a
+running stack compares them with what it would start now: a process whose settings are
+unchanged is kept, one whose settings changed (DATABASE_URL, the S3 endpoint, ...) is
+stopped and started again, so no process is ever left running on stale settings; when
+nothing changed, `up` says so and does nothing. One `up` or `down` at a time (a lock file).
 `down` stops what `up` recorded (each process group and its descendants: the worker's flow
 runs too), checking each pid still belongs to the process that was started.
 """
@@ -20,6 +29,8 @@ runs too), checking each pid still belongs to the process that was started.
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import os
 import shlex
 import signal
@@ -27,6 +38,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,20 +54,23 @@ from deployments.local_stack import (
     save_state,
     start_ticks,
 )
+from deployments.warm_start import SOCKET_ENV
 from reelflow.adapters import s3
 from reelflow.adapters.db import migrate
 from reelflow.core.errors import StackError
-from reelflow.devtools.demo import ensure_s3, stop_s3
-from reelflow.devtools.sample_origin import DEFAULT_PORT as ORIGIN_PORT
+from reelflow.devtools.s3server import SPILL_BYTES, free_port
 from reelflow.services import resources
-from reelflow.settings import get_settings, reset_settings
+from reelflow.settings import HEARTBEAT_ENV, Settings, get_settings, reset_settings
 
-__all__ = ["API_PORT", "ORIGIN_PORT", "StackError", "down", "running_api_url", "up"]
+__all__ = ["StackError", "down", "running_api_url", "up"]
 
-API_PORT = 4200
 HOST = "127.0.0.1"
 ORIGIN_EPISODES = 12
-_ORDER = ("worker", "origin", "server")  # stop order; start order is the reverse
+_ORDER = ("worker", "engine", "origin", "server", "s3")  # stop order; start order is the reverse
+# How the stack's worker polls: a submitted run starts within about a second (Prefect's
+# defaults, 10 s polls, made a run wait up to 10 s before its process even started).
+WORKER_QUERY_SECONDS = "1"
+WORKER_PREFETCH_SECONDS = "10"
 
 
 # --- processes ---------------------------------------------------------------------------
@@ -107,7 +123,9 @@ def _stop(entry: dict[str, Any], timeout: float = 20.0) -> bool:
     return True
 
 
-def _spawn(name: str, cmd: list[str], env: dict[str, str], paths: Paths) -> dict[str, Any]:
+def _spawn(
+    name: str, cmd: list[str], env: dict[str, str], paths: Paths, config: dict[str, Any]
+) -> dict[str, Any]:
     paths.logs.mkdir(parents=True, exist_ok=True)
     log = open(paths.logs / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
     try:
@@ -122,7 +140,7 @@ def _spawn(name: str, cmd: list[str], env: dict[str, str], paths: Paths) -> dict
         )
     finally:
         log.close()
-    return {"pid": proc.pid, "start": start_ticks(proc.pid), "cmd": cmd}
+    return {"pid": proc.pid, "start": start_ticks(proc.pid), "cmd": cmd, "config": config}
 
 
 def _port_busy(port: int) -> bool:
@@ -140,6 +158,12 @@ def _wait(what: str, check: Any, entry: dict[str, Any], log: Path, timeout: floa
             raise StackError(f"{what} exited during start-up; see {log}")
         time.sleep(0.3)
     raise StackError(f"{what} did not become ready within {timeout:.0f}s; see {log}")
+
+
+def _socket_ready(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(str(path)) == 0
 
 
 def _http_ok(url: str) -> bool:
@@ -173,17 +197,127 @@ def _write_env(paths: Paths, env: dict[str, str]) -> None:
         handle.write("\n".join(lines) + "\n")
 
 
+@contextlib.contextmanager
+def _locked(paths: Paths) -> Iterator[None]:
+    """One `up` or `down` at a time: two at once would each start a worker."""
+    paths.stack.mkdir(parents=True, exist_ok=True)
+    with open(paths.lock, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StackError(
+                f"another `reelflow up` or `reelflow down` is running ({paths.lock})"
+            ) from None
+        yield
+
+
 # --- up / down ---------------------------------------------------------------------------
 
 
-def _stack_env(paths: Paths, s3_endpoint: str, database_url: str, pool: str) -> dict[str, str]:
+@dataclass
+class _Run:
+    """One `up`: the recorded processes and what this run did to them."""
+
+    paths: Paths
+    console: Console
+    procs: dict[str, Any]
+    api_url: str
+    started: list[str] = field(default_factory=list)
+
+    def save(self) -> None:
+        save_state(self.paths, {"api_url": self.api_url, "processes": self.procs})
+
+    def ensure(
+        self,
+        name: str,
+        cmd: list[str],
+        env: dict[str, str],
+        config: dict[str, Any],
+        what: str,
+        ready: Callable[[], bool],
+        timeout: float,
+        port: int | None = None,
+    ) -> None:
+        """Keep `name` if it runs with `config`; else (re)start it and wait until ready."""
+        config = {"cmd": cmd, **config}
+        entry = self.procs.get(name)
+        if alive(entry):
+            assert entry is not None
+            if entry.get("config") == config:
+                return
+            changed = _changed_keys(entry.get("config") or {}, config)
+            self.console.print(f"restarting {name}: its settings changed ({changed})")
+            _stop(entry)
+        if port is not None and _port_busy(port):
+            raise StackError(
+                f"port {port} ({what}) is in use by a process `reelflow up` did not start; "
+                "stop it (or choose another port in the REELFLOW_STACK_* settings)"
+            )
+        self.procs[name] = _spawn(name, cmd, env, self.paths, config)
+        self.save()
+        self.started.append(name)
+        self.console.print(f"starting {what} ...")
+        _wait(what, ready, self.procs[name], self.paths.logs / f"{name}.log", timeout)
+
+
+def _changed_keys(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """The names (never the values: DATABASE_URL holds a password) of what differs."""
+    names = []
+    for key in sorted(set(old) | set(new)):
+        if key == "env":
+            envs = old.get("env") or {}, new.get("env") or {}
+            names += [
+                k for k in sorted(set(envs[0]) | set(envs[1])) if envs[0].get(k) != envs[1].get(k)
+            ]
+        elif old.get(key) != new.get(key):
+            names.append(key)
+    return ", ".join(names) or "its command"
+
+
+def _worker_env(env: dict[str, str]) -> dict[str, str]:
+    """What in the worker's environment reaches reelflow's or Prefect's settings."""
     return {
-        "PREFECT_API_URL": f"http://{HOST}:{API_PORT}/api",
+        k: v
+        for k, v in env.items()
+        if k.startswith(("PREFECT_", "REELFLOW_", "S3_", "REDIS_"))
+        or k in ("DATABASE_URL", "USE_REDIS", "CDN_URL")
+    }
+
+
+def _fingerprint(env: dict[str, str]) -> dict[str, str]:
+    """Per variable, a digest of its value: enough to see what changed, and the state file
+    holds no password."""
+    return {k: hashlib.sha256(v.encode()).hexdigest()[:16] for k, v in sorted(env.items())}
+
+
+def _s3_port(procs: dict[str, Any]) -> int:
+    """The port the stack's S3 had, so a restarted S3 keeps its endpoint (and the worker its
+    settings); a new one only when that port has been taken by something else."""
+    recorded = (procs.get("s3") or {}).get("config", {}).get("port")
+    if alive(procs.get("s3")) or (recorded and not _port_busy(int(recorded))):
+        return int(recorded)
+    return free_port()
+
+
+def _stack_env(
+    paths: Paths, settings: Settings, s3_endpoint: str, database_url: str
+) -> dict[str, str]:
+    return {
+        "PREFECT_API_URL": f"http://{HOST}:{settings.stack_api_port}/api",
         "PREFECT_HOME": str(paths.prefect_home),
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_WORKER_QUERY_SECONDS": "3",
+        "PREFECT_WORKER_QUERY_SECONDS": os.environ.get(
+            "PREFECT_WORKER_QUERY_SECONDS", WORKER_QUERY_SECONDS
+        ),
+        "PREFECT_WORKER_PREFETCH_SECONDS": os.environ.get(
+            "PREFECT_WORKER_PREFETCH_SECONDS", WORKER_PREFETCH_SECONDS
+        ),
+        HEARTBEAT_ENV: str(settings.flow_heartbeat_seconds),
         "REELFLOW_HOME": str(paths.root),
-        "REELFLOW_WORK_POOL": pool,
+        # runs start as one process with this Python (deployments.apply: `command`)
+        "REELFLOW_WORKER_PYTHON": os.environ.get("REELFLOW_WORKER_PYTHON", sys.executable),
+        SOCKET_ENV: str(paths.stack / "warm-start.sock"),
+        "REELFLOW_WORK_POOL": settings.work_pool,
         "S3_ENDPOINT": s3_endpoint,
         "S3_ACCESS_KEY_ID": "demo",
         "S3_SECRET_ACCESS_KEY": "demo-secret",
@@ -192,79 +326,136 @@ def _stack_env(paths: Paths, s3_endpoint: str, database_url: str, pool: str) -> 
     }
 
 
-def up(root: Path, console: Console) -> dict[str, str]:
-    """Start (or reuse) the local stack; return the env a shell should export."""
-    paths = Paths(root.resolve())
-    paths.stack.mkdir(parents=True, exist_ok=True)
-    paths.prefect_home.mkdir(parents=True, exist_ok=True)
-    state = load_state(paths)
-    procs: dict[str, Any] = state.get("processes", {})
-    bin_dir = Path(sys.executable).parent
+def up(root: Path, console: Console, *, home: Path | None = None) -> dict[str, str]:
+    """Start the local stack, or bring a running one in line with the current settings;
+    return the env a shell should export. `home`: where the state lives (root/.reelflow)."""
+    paths = Paths(root.resolve(), home.resolve() if home else None)
+    with _locked(paths):
+        return _up(paths, console)
 
-    endpoint = ensure_s3(paths.state_dir)
+
+def _up(paths: Paths, console: Console) -> dict[str, str]:
+    paths.prefect_home.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
-    stack_env = _stack_env(
-        paths, endpoint, settings.database_url.get_secret_value(), settings.work_pool
+    bin_dir = Path(sys.executable).parent
+    procs: dict[str, Any] = load_state(paths).get("processes", {})
+    api_port = settings.stack_api_port
+    run = _Run(paths, console, procs, f"http://{HOST}:{api_port}/api")
+
+    # 1. local S3 (moto), the stack's own
+    s3_port = _s3_port(procs)
+    endpoint = f"http://{HOST}:{s3_port}"
+    run.ensure(
+        "s3",
+        [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(s3_port)],
+        {**os.environ, "MOTO_S3_DEFAULT_KEY_BUFFER_SIZE": str(SPILL_BYTES)},
+        {"port": s3_port},
+        f"the local S3 endpoint on {HOST}:{s3_port}",
+        lambda: _http_ok(f"{endpoint}/moto-api/"),
+        timeout=60,
+        port=s3_port,
     )
+
+    stack_env = _stack_env(paths, settings, endpoint, settings.database_url.get_secret_value())
     _write_env(paths, stack_env)
     env = {**os.environ, **stack_env}
-    api_url = stack_env["PREFECT_API_URL"]
+    prefect_env = {k: v for k, v in stack_env.items() if k.startswith("PREFECT_")}
 
-    # 1. Prefect server (API + UI)
-    if not alive(procs.get("server")):
-        if _port_busy(API_PORT):
-            raise StackError(
-                f"port {API_PORT} is in use by a process `reelflow up` did not start; stop it "
-                "(or point PREFECT_API_URL at it and use `reelflow deploy` instead)"
-            )
-        cmd = [str(bin_dir / "prefect"), "server", "start", "--host", HOST, "--port", str(API_PORT)]
-        procs["server"] = _spawn("server", cmd, env, paths)
-        save_state(paths, {"api_url": api_url, "processes": procs})
-        console.print(f"starting the Prefect server on {HOST}:{API_PORT} ...")
-        _wait(
-            "the Prefect server",
-            lambda: _http_ok(f"{api_url}/health"),
-            procs["server"],
-            paths.logs / "server.log",
-            timeout=120,
-        )
+    # 2. Prefect server (API + UI)
+    run.ensure(
+        "server",
+        [str(bin_dir / "prefect"), "server", "start", "--host", HOST, "--port", str(api_port)],
+        env,
+        {"env": _fingerprint({k: v for k, v in prefect_env.items() if "_WORKER_" not in k})},
+        f"the Prefect server on {HOST}:{api_port}",
+        lambda: _http_ok(f"{run.api_url}/health"),
+        timeout=180,
+        port=api_port,
+    )
 
-    # 2. our database and bucket, in this process with the stack's settings
+    # 3. our database and bucket, in this process with the stack's settings (idempotent)
     os.environ.update({k: v for k, v in stack_env.items() if not k.startswith("PREFECT_")})
     reset_settings()
     resources.dispose()
     migrate.upgrade(resources.engine())
     s3.ensure_bucket(resources.s3_client(), get_settings().s3_bucket_name)
 
-    # 3. the origin serving sample.json's media
-    if not alive(procs.get("origin")):
-        if _port_busy(ORIGIN_PORT):
-            raise StackError(f"port {ORIGIN_PORT} (the sample origin) is in use")
-        cmd = [
+    # 4. the origin serving sample.json's media
+    origin_port = settings.stack_origin_port
+    run.ensure(
+        "origin",
+        [
             sys.executable,
             "-m",
             "reelflow.devtools.sample_origin",
             "--port",
-            str(ORIGIN_PORT),
+            str(origin_port),
             "--episodes",
             str(ORIGIN_EPISODES),
             "--media-dir",
             str(paths.state_dir / "media"),
-        ]
-        procs["origin"] = _spawn("origin", cmd, env, paths)
-        save_state(paths, {"api_url": api_url, "processes": procs})
-        console.print(
-            f"starting the sample origin on {HOST}:{ORIGIN_PORT} (media generated once) ..."
-        )
-        _wait(
-            "the sample origin",
-            lambda: _http_ok(f"http://{HOST}:{ORIGIN_PORT}/cdn/{ORIGIN_EPISODES}/preview.webm"),
-            procs["origin"],
-            paths.logs / "origin.log",
-            timeout=300,
-        )
+        ],
+        env,
+        {},
+        f"the sample origin on {HOST}:{origin_port} (media generated once)",
+        lambda: _http_ok(f"http://{HOST}:{origin_port}/cdn/{ORIGIN_EPISODES}/preview.webm"),
+        timeout=300,
+        port=origin_port,
+    )
 
-    # 4. reelflow deploy (idempotent), against the stack's server
+    # 5. reelflow deploy (idempotent), when something was (re)started
+    if run.started:
+        _deploy(paths, env, console)
+
+    # 6. the warm-start server the worker's runs fork from (deployments.warm_start), with the
+    #    worker's environment; then the worker, each restarted whenever that would differ
+    worker_config = {"env": _fingerprint(_worker_env(env))}
+    sock = Path(stack_env[SOCKET_ENV])
+    run.ensure(
+        "engine",
+        [sys.executable, "-m", "deployments.warm_start", "serve", "--socket", str(sock)],
+        env,
+        worker_config,
+        "the warm-start server (Prefect and the flows imported once)",
+        lambda: _socket_ready(sock),
+        timeout=300,
+    )
+    pool = settings.work_pool
+    run.ensure(
+        "worker",
+        [
+            str(bin_dir / "prefect"),
+            "worker",
+            "start",
+            "--pool",
+            pool,
+            "--type",
+            "process",
+            "--name",
+            "reelflow-local",
+            "--install-policy",
+            "never",
+        ],
+        env,
+        worker_config,
+        f"a worker on pool {pool!r}",
+        lambda: _worker_online(run.api_url, pool),
+        timeout=120,
+    )
+    run.save()
+
+    if run.started:
+        _once_healthy(paths, stack_env, console)
+    else:
+        console.print(
+            "the local stack is already running with these settings: nothing to do "
+            "(`reelflow deploy` applies prefect.yaml changes)"
+        )
+    _print_usage(paths, stack_env, console)
+    return stack_env
+
+
+def _deploy(paths: Paths, env: dict[str, str], console: Console) -> None:
     console.print("reelflow deploy ...")
     deploy = subprocess.run(
         [sys.executable, "-m", "reelflow.cli.main", "deploy", "--origin-host", HOST],
@@ -282,34 +473,21 @@ def up(root: Path, console: Console) -> dict[str, str]:
             "missing were not created; the rest of the stack is up."
         )
 
-    # 5. the worker
-    if not alive(procs.get("worker")):
-        cmd = [
-            str(bin_dir / "prefect"),
-            "worker",
-            "start",
-            "--pool",
-            settings.work_pool,
-            "--type",
-            "process",
-            "--name",
-            "reelflow-local",
-            "--install-policy",
-            "never",
-        ]
-        procs["worker"] = _spawn("worker", cmd, env, paths)
-        save_state(paths, {"api_url": api_url, "processes": procs})
-        console.print(f"starting a worker on pool {settings.work_pool!r} ...")
-        _wait(
-            "the worker",
-            lambda: _worker_online(api_url, settings.work_pool),
-            procs["worker"],
-            paths.logs / "worker.log",
-            timeout=90,
-        )
-    save_state(paths, {"api_url": api_url, "processes": procs})
 
-    ui = api_url.removesuffix("/api")
+def _once_healthy(paths: Paths, stack_env: dict[str, str], console: Console) -> None:
+    """Start-up steps that need the whole stack up and healthy (server, S3, origin, a worker
+    online, deployments applied). The one place to add such a step: it runs after every
+    `up` that started or restarted something, never on a no-op `up`.
+
+    verify: the local S3 may have lost objects the database records as stored (moto keeps
+    nothing across a restart); they are marked so that backfill imports them again."""
+    from reelflow.devtools.reconcile import verify_after_start
+
+    verify_after_start(console, {**os.environ, **stack_env}, cwd=paths.root)
+
+
+def _print_usage(paths: Paths, stack_env: dict[str, str], console: Console) -> None:
+    ui = stack_env["PREFECT_API_URL"].removesuffix("/api")
     console.print(f"\n[bold]Prefect UI:[/] {ui}")
     console.print(f"logs: {paths.logs}/  worker env: {paths.env}")
     console.print("\nexport these to use the stack from your shell:")
@@ -325,24 +503,21 @@ def up(root: Path, console: Console) -> dict[str, str]:
             f"  export {key}={shlex.quote(stack_env[key])}", highlight=False, markup=False
         )
     console.print("\nthen: reelflow import sample.json --submit   (and watch it in the UI)")
-    return stack_env
 
 
-def down(root: Path, console: Console) -> bool:
-    """Stop everything `up` started; True if something was running."""
-    paths = Paths(root.resolve())
-    state = load_state(paths)
-    procs: dict[str, Any] = state.get("processes", {})
-    stopped = False
-    for name in _ORDER:
-        entry = procs.get(name)
-        if entry and _stop(entry):
-            console.print(f"stopped {name} (pid {entry['pid']})")
-            stopped = True
-    if stop_s3(paths.state_dir):
-        console.print("stopped the local S3 endpoint")
-        stopped = True
-    paths.state.unlink(missing_ok=True)
+def down(root: Path, console: Console, *, home: Path | None = None) -> bool:
+    """Stop everything `up` started; True if something was running. The demo's S3
+    (`make demo`) is not the stack's and is left alone."""
+    paths = Paths(root.resolve(), home.resolve() if home else None)
+    with _locked(paths):
+        procs: dict[str, Any] = load_state(paths).get("processes", {})
+        stopped = False
+        for name in _ORDER:
+            entry = procs.get(name)
+            if entry and _stop(entry):
+                console.print(f"stopped {name} (pid {entry['pid']})")
+                stopped = True
+        paths.state.unlink(missing_ok=True)
     if not stopped:
         console.print("nothing was running")
     return stopped

@@ -6,6 +6,7 @@ presigned URLs work again. PostgreSQL, the local origin, a Prefect test server."
 from __future__ import annotations
 
 import json
+import os
 
 import httpx
 import pytest
@@ -175,7 +176,11 @@ def test_the_stack_hook_marks_what_local_s3_lost(env):
     for key in objects():  # the local S3 endpoint restarted empty
         s3.delete_object(Bucket=bucket, Key=key)
     console = Console(record=True, width=200)
-    report = verify_after_start(console)
+    from prefect.settings import PREFECT_API_URL
+
+    report = verify_after_start(
+        console, {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    )
     assert report is not None and (report.missing, report.marked) == (2, 2)
     assert "marked 2 for backfill" in console.export_text()
     assert {a.status for a in db_state("mv-hook")[1].values()} == {"failed"}
