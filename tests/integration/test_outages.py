@@ -34,6 +34,11 @@ def _slow_movie(origin: Origin, movie_id: str) -> dict:
 def _assert_all_stored(movie_id: str, summary, outage: Outage) -> None:
     assert outage.error is None, outage.error
     assert outage.began is not None and outage.ended is not None, "the outage happened"
+    # The figures, for the record (pytest -s): the run's length against the outage's.
+    print(
+        f"{movie_id}: outage {outage.ended - outage.began:.1f} s; run {summary.seconds:.1f} s; "
+        f"{summary.stored} stored, {summary.failed} failed"
+    )
     assert summary.failed == 0, summary.failure_messages()
     assert summary.stored == 2 * EPISODES
     _, assets = db_state(movie_id)
