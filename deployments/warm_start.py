@@ -163,8 +163,13 @@ def serve(path: Path) -> None:
     stamp = _source_stamp()
     path.unlink(missing_ok=True)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(path))
-    os.chmod(path, 0o600)
+    # Whoever can connect chooses a run's environment: the socket is created owner-only
+    # (umask at bind, not a chmod after it, which would leave a window open).
+    mask = os.umask(0o177)
+    try:
+        listener.bind(str(path))
+    finally:
+        os.umask(mask)
     listener.listen(16)
     running: dict[int, socket.socket] = {}  # child pid -> its client's connection
     stale = False

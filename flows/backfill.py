@@ -108,11 +108,18 @@ def backfill(
         logger.info("Batch %d: %d assets claimed", batches, len(claimed.items))
         # Movies an import (or another backfill) is working on are left to it.
         movies = sorted({job.movie_id for job in claimed.jobs})
-        taken = set(take_movie_leases(movies, holder, backfill_name(), wait=False))
+        leased = take_movie_leases(movies, holder, backfill_name(), wait=False, return_state=True)
+        taken = set(leased.result()) if leased.is_completed() else set()
         busy = [asset_id for asset_id, job in claimed.items if job.movie_id not in taken]
         if busy:
-            release_backfill(busy, untouched=True)
+            given_back = release_backfill(busy, untouched=True, return_state=True)
             progress.total -= len(busy)
+            if not given_back.is_completed():  # the database went away: claims lapse
+                stopped = str(given_back.result(raise_on_failure=False))
+                break
+        if not leased.is_completed():
+            stopped = str(leased.result(raise_on_failure=False))
+            break
         mine = [(asset_id, job) for asset_id, job in claimed.items if job.movie_id in taken]
         try:
             with holding(sorted(taken), holder):

@@ -7,24 +7,26 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 from reelflow.adapters import s3
 from reelflow.adapters.db import verify as stored
 from reelflow.core.models import AssetJob
+from reelflow.core.outage import Gate
 from reelflow.core.verify import StoredObject
 from reelflow.services import resources
-from tasks.outage import ride_out
+from tasks.outage import gate as outage_gate
 from tasks.retry import io_task
 
 LIST_CONCURRENCY = 8  # key ranges listed at once
 HEAD_CONCURRENCY = 16  # HEADs in flight at once
 
 
-def _verified(job: AssetJob) -> bool:
+def _verified(gate: Gate, job: AssetJob) -> bool:
     if not (job.known_bucket and job.known_key and job.known_sha256):
         return False
     bucket, key = job.known_bucket, job.known_key
-    found = ride_out("s3", lambda: s3.head_sha256(resources.s3_client(), bucket, key))
+    found = gate.call(lambda: s3.head_sha256(resources.s3_client(), bucket, key))
     return found == job.known_sha256
 
 
@@ -37,8 +39,9 @@ def verify_stored(jobs: list[AssetJob]) -> list[bool]:
     """
     if not jobs:
         return []
+    gate = outage_gate("s3")  # the run's S3 gate: the pool's threads have no run context
     with ThreadPoolExecutor(max_workers=min(HEAD_CONCURRENCY, len(jobs))) as pool:
-        return list(pool.map(_verified, jobs))
+        return list(pool.map(partial(_verified, gate), jobs))
 
 
 def as_job(obj: StoredObject) -> AssetJob:

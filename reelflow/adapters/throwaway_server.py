@@ -12,9 +12,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["STARTUP_SECONDS", "supervise"]
-
-STARTUP_SECONDS = 120
+__all__ = ["supervise"]
 
 
 def supervise(announce: Callable[[], None] | None = None) -> None:
@@ -38,8 +36,9 @@ def supervise(announce: Callable[[], None] | None = None) -> None:
     if announce is not None:
         announce()
     # Prefect waits 20 s by default; a first start migrates a new SQLite database, which took
-    # 25-40 s on a busy 2-core machine and then failed the whole command.
-    existing.start(timeout=max(settings.server.ephemeral.startup_timeout_seconds, STARTUP_SECONDS))
+    # 25-40 s on a busy 2-core machine and then failed the whole command. The CLI makes 120 s
+    # the default (reelflow.cli.common.throwaway_server_settings); a value the user set wins.
+    existing.start(timeout=settings.server.ephemeral.startup_timeout_seconds)
 
 
 def _supervised_server_class() -> type[Any]:

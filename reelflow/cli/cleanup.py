@@ -23,6 +23,7 @@ from reelflow.cli.common import (
     one_line_errors,
     out,
     progress_bar,
+    quiet_throwaway_server,
     require_schema,
 )
 from reelflow.core.errors import MovieNotFound, SweepRefused
@@ -107,7 +108,7 @@ def delete_movie_command(
     from deployments.launch import PrefectPurgeLauncher
     from reelflow.services.movies import delete_movie
 
-    require_schema()
+    require_schema(flows=False)  # the preview and the question need no Prefect server
     episodes, stored = _deletion_preview(movie_id)
     if dry_run:
         if as_json:
@@ -122,6 +123,7 @@ def delete_movie_command(
         return
     if not yes:
         _confirm_deletion(movie_id, episodes, stored)
+    quiet_throwaway_server()  # the purge runs as a flow here
     result = delete_movie(movie_id, launcher=PrefectPurgeLauncher(), wait=wait, fallback="queue")
     purge = result.purge
     if as_json:
@@ -301,7 +303,7 @@ def retry_command(
     from reelflow.adapters.db import dead_letters
     from reelflow.services import resources
 
-    require_schema()
+    require_schema(flows=False)
     done = dead_letters.rearm(
         resources.engine(), asset_id=asset_id, movie_id=movie, all_abandoned=all_abandoned
     )

@@ -142,10 +142,11 @@ def quiet_throwaway_server() -> None:
         )
 
 
-def require_schema() -> None:
+def require_schema(*, flows: bool = True) -> None:
     """Refuse (exit 2) when the database is not migrated to this code's revision. Every
-    command that runs flows in this process checks this first, so it also quiets the
-    throwaway server (`quiet_throwaway_server`), once the schema is known to be right."""
+    command that reads or writes the database checks this first; one that runs flows in this
+    process (`flows`) also gets the throwaway server (`quiet_throwaway_server`), once the
+    schema is known to be right. A command that runs no flow starts no server."""
     from reelflow.adapters.db import migrate
     from reelflow.services import resources
 
@@ -153,7 +154,8 @@ def require_schema() -> None:
         raise SchemaOutdated(
             "the database schema is not up to date: run `reelflow db upgrade` first"
         )
-    quiet_throwaway_server()
+    if flows:
+        quiet_throwaway_server()
 
 
 @contextmanager

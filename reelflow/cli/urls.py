@@ -66,7 +66,7 @@ def urls_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the URLs as JSON")] = False,
 ) -> None:
     """Print each episode's thumbnail and preview URL as an app would get them (cached)."""
-    require_schema()
+    require_schema(flows=False)
     rows = episode_urls(movie_id)
     if not rows:
         raise MovieNotFound(f"movie {movie_id!r} has no episodes")

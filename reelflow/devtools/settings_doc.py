@@ -32,7 +32,7 @@ END = "<!-- settings:end -->"
 REGENERATE = "make docs"
 README = Path(__file__).resolve().parents[2] / "README.md"
 
-_SIZE_WORDS = ("bytes", "threshold", "chunksize")
+_SIZE_WORDS = ("bytes", "multipart_threshold", "chunksize")
 
 
 def _size(n: int) -> str:

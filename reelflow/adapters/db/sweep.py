@@ -37,7 +37,10 @@ def _stored_urls_between(column: Any, dialect: str, low: str, high: str, *, upto
     B-tree row allows)."""
     value = _bytewise(column, dialect)
     top = value <= high if upto else value < high
-    return and_(column.like(STORED_URL), value >= low, top)
+    # The pattern is rendered into the SQL, not bound: PostgreSQL matches a partial index's
+    # predicate only against a constant, which a prepared statement's parameter is not.
+    stored = column.like(literal(STORED_URL, literal_execute=True))
+    return and_(stored, value >= low, top)
 
 
 def page_references_query(dialect: str, bucket: str, keys: Sequence[str]) -> Any:
