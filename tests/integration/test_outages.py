@@ -158,6 +158,10 @@ def test_the_database_down_at_the_end_still_gives_the_summary_and_the_next_run_a
     the next run adopts what was uploaded without uploading it again."""
     monkeypatch.setenv("REELFLOW_OUTAGE_MAX_WAIT", "1")
     monkeypatch.setenv("REELFLOW_OUTAGE_PROBE_SECONDS", "0.5")
+    # The first run cannot give its movie's lease back (the database is down): the second
+    # waits for it to lapse, as a re-run after an outage does.
+    monkeypatch.setenv("REELFLOW_MOVIE_LEASE_SECONDS", "10")
+    monkeypatch.setenv("REELFLOW_MOVIE_LEASE_WAIT", "30")
     reset()
     with Origin() as origin:
         manifest = _slow_movie(origin, "mv-pg-gone")
