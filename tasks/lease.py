@@ -4,8 +4,10 @@ Two imports of one movie used to download and compress every asset twice and upl
 objects twice. A run now takes the movie's lease first (`take_movie_leases`, a task: it shows in
 the UI), keeps it renewed from a background thread while it works (`holding`), and gives it
 back at the end. A run that dies stops renewing, so its lease lapses after
-REELFLOW_MOVIE_LEASE_SECONDS. The lease lives in our database, not in Prefect: two zero-config
-CLI imports each have a Prefect server of their own, but they share the database.
+REELFLOW_MOVIE_LEASE_SECONDS; one that died on this machine (its pid is gone) is taken over at
+once, so a re-run after a crash need not wait. The lease lives in our database, not in
+Prefect: two zero-config CLI imports each have a Prefect server of their own, but they share
+the database.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from tasks.log import run_logger
 from tasks.outage import ride_out
 from tasks.retry import io_task
 
-__all__ = ["holding", "lease_name", "new_holder", "take_movie_leases"]
+__all__ = ["dead_local_holder", "holding", "lease_name", "new_holder", "take_movie_leases"]
 
 
 def lease_name(movie_id: str) -> str:
@@ -37,6 +39,22 @@ def lease_name(movie_id: str) -> str:
 def new_holder() -> str:
     """A holder id unique to this run in this process: host, pid and a random part."""
     return f"{socket.gethostname()[:80]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def dead_local_holder(holder: str) -> bool:
+    """True when `holder` (host:pid:...) was a process on this machine that is gone: a run
+    killed here (SIGKILL, OOM) is taken over at once, not after its lease lapses."""
+    host, _, rest = holder.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname()[:80] or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def _busy(movie_id: str, state: leases.LeaseState) -> MovieBusy:
@@ -69,6 +87,11 @@ def take_movie_leases(
                 ttl=settings.movie_lease_seconds,
             )
             state = ride_out("database", take)
+            if not state.ours and dead_local_holder(state.holder):
+                run_logger().info(
+                    "Taking over movie %s from %s: its process is gone", movie_id, state.label
+                )
+                state = ride_out("database", partial(take, take_from=state.holder))
             if state.ours:
                 taken.append(movie_id)
                 break

@@ -113,3 +113,25 @@ def test_two_concurrent_imports_of_one_movie_download_each_asset_once(env):
     # The lease was given back: a third import may run (and finds everything stored).
     state, third = run_import(manifest)
     assert state.is_completed() and third.skipped == 12
+
+
+def test_a_lease_whose_local_process_is_gone_is_taken_over_at_once(env):
+    """A run killed on this machine (SIGKILL, the OOM killer) leaves a lease that would block
+    the movie until it lapses; its pid is gone, so the next import takes it over."""
+    import socket
+    import subprocess
+    import sys
+
+    from tasks.lease import dead_local_holder
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    dead = f"{socket.gethostname()[:80]}:{gone.pid}:killed"
+    assert dead_local_holder(dead)
+    assert not dead_local_holder(f"{socket.gethostname()[:80]}:1:init"), "pid 1 is alive"
+    assert not dead_local_holder(f"other-host:{gone.pid}:x"), "another machine's: unknown"
+    leases.acquire(resources.engine(), lease_name("mv-crashed"), dead, label="import-x", ttl=600)
+    with Origin() as origin:
+        state, report = run_import(serve_movie(origin, "mv-crashed", 2))
+    assert state.is_completed(), state.message
+    assert report.stored == 4

@@ -45,8 +45,11 @@ def acquire(
     label: str,
     ttl: float,
     now: dt.datetime | None = None,
+    take_from: str | None = None,
 ) -> LeaseState:
-    """Take `name` for `ttl` seconds unless another holder has it; say who holds it."""
+    """Take `name` for `ttl` seconds unless another holder has it; say who holds it.
+    `take_from`: a holder known to be dead (its process is gone), whose lease is taken over
+    at once instead of after it lapses."""
     now = now or utcnow()
     expires = now + dt.timedelta(seconds=ttl)
     with engine.begin() as conn:
@@ -62,7 +65,11 @@ def acquire(
                     "acquired_at": insert.excluded.acquired_at,
                     "expires_at": insert.excluded.expires_at,
                 },
-                where=or_(Lease.__table__.c.expires_at < now, Lease.__table__.c.holder == holder),
+                where=or_(
+                    Lease.__table__.c.expires_at < now,
+                    Lease.__table__.c.holder == holder,
+                    Lease.__table__.c.holder == (take_from or holder),
+                ),
             )
         )
         row = conn.execute(
