@@ -108,7 +108,9 @@ def backfill(
         logger.info("Batch %d: %d assets claimed", batches, len(claimed.items))
         # Movies an import (or another backfill) is working on are left to it.
         movies = sorted({job.movie_id for job in claimed.jobs})
-        leased = take_movie_leases(movies, holder, backfill_name(), wait=False, return_state=True)
+        leased = take_movie_leases(
+            movies, holder, backfill_name(), wait=False, shared=True, return_state=True
+        )
         taken = set(leased.result()) if leased.is_completed() else set()
         busy = [asset_id for asset_id, job in claimed.items if job.movie_id not in taken]
         if busy:
@@ -122,7 +124,7 @@ def backfill(
             break
         mine = [(asset_id, job) for asset_id, job in claimed.items if job.movie_id in taken]
         try:
-            with holding(sorted(taken), holder):
+            with holding(sorted(taken), holder, shared=True):
                 moved = transfer_assets(
                     [job for _, job in mine], settings, progress, run="backfill"
                 )

@@ -12,6 +12,7 @@ the database.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
 import threading
@@ -32,8 +33,11 @@ from tasks.retry import io_task
 __all__ = ["dead_local_holder", "holding", "lease_name", "new_holder", "take_movie_leases"]
 
 
-def lease_name(movie_id: str) -> str:
-    return f"movie:{movie_id}"
+def lease_name(movie_id: str, holder: str | None = None) -> str:
+    """An import's lease of a movie, or (with `holder`) one backfill's share of it."""
+    if holder is None:
+        return f"movie:{movie_id}"
+    return f"backfill:{movie_id}:{hashlib.sha256(holder.encode()).hexdigest()[:16]}"
 
 
 def new_holder() -> str:
@@ -66,39 +70,77 @@ def _busy(movie_id: str, state: leases.LeaseState) -> MovieBusy:
     )
 
 
+def _take(name: str, holder: str, label: str) -> leases.LeaseState:
+    """Take lease `name`, taking it over at once from a holder whose process is gone."""
+    settings = get_settings()
+    take = partial(
+        leases.acquire,
+        resources.engine(),
+        name,
+        holder,
+        label=label,
+        ttl=settings.movie_lease_seconds,
+    )
+    state = ride_out("database", take)
+    if not state.ours and dead_local_holder(state.holder):
+        run_logger().info("Taking over %s from %s: its process is gone", name, state.label)
+        state = ride_out("database", partial(take, take_from=state.holder))
+    return state
+
+
+def _other(prefix: str) -> leases.LeaseState | None:
+    """A live lease under `prefix` whose process is not known to be gone, if any."""
+    found = ride_out("database", partial(leases.live, resources.engine(), prefix))
+    return next((state for state in found if not dead_local_holder(state.holder)), None)
+
+
+def _give_back(name: str, holder: str) -> None:
+    ride_out("database", partial(leases.release, resources.engine(), name, holder))
+
+
+def _try(movie_id: str, holder: str, label: str, shared: bool) -> leases.LeaseState | None:
+    """One attempt at a movie: None when taken, else the lease of the run in the way.
+
+    An import (exclusive) holds `movie:<id>` and needs no backfill on the movie; a backfill
+    (shared: backfills split a movie's assets between them through their claims) holds a row
+    of its own and needs no import on the movie. Each writes its lease first and then looks
+    for the other kind, so two runs starting at once may both step back, never both go on."""
+    name = lease_name(movie_id, holder if shared else None)
+    state = _take(name, holder, label)
+    if not state.ours:
+        return state
+    other = _other(lease_name(movie_id) if shared else f"backfill:{movie_id}:")
+    if other is None:
+        return None
+    _give_back(name, holder)
+    return other
+
+
 @io_task("take-movie-leases")
 def take_movie_leases(
-    movie_ids: Sequence[str], holder: str, label: str, *, wait: bool = True
+    movie_ids: Sequence[str],
+    holder: str,
+    label: str,
+    *,
+    wait: bool = True,
+    shared: bool = False,
 ) -> list[str]:
     """Take each movie's lease; return the movies taken. With `wait`, wait up to
-    REELFLOW_MOVIE_LEASE_WAIT for a busy movie, then raise MovieBusy; without, skip it."""
+    REELFLOW_MOVIE_LEASE_WAIT for a busy movie, then raise MovieBusy; without, skip it.
+    `shared`: a backfill's lease, which other backfills share (see `_try`)."""
     settings = get_settings()
-    engine = resources.engine()
     taken: list[str] = []
     for movie_id in movie_ids:
         deadline = time.monotonic() + (settings.movie_lease_wait if wait else 0)
         while True:
-            take = partial(
-                leases.acquire,
-                engine,
-                lease_name(movie_id),
-                holder,
-                label=label,
-                ttl=settings.movie_lease_seconds,
-            )
-            state = ride_out("database", take)
-            if not state.ours and dead_local_holder(state.holder):
-                run_logger().info(
-                    "Taking over movie %s from %s: its process is gone", movie_id, state.label
-                )
-                state = ride_out("database", partial(take, take_from=state.holder))
-            if state.ours:
+            in_the_way = _try(movie_id, holder, label, shared)
+            if in_the_way is None:
                 taken.append(movie_id)
                 break
             if time.monotonic() >= deadline:
                 if wait:
-                    raise _busy(movie_id, state)
-                run_logger().info("Skipping movie %s: %s holds it", movie_id, state.label)
+                    raise _busy(movie_id, in_the_way)
+                run_logger().info("Skipping movie %s: %s holds it", movie_id, in_the_way.label)
                 break
             time.sleep(min(1.0, max(0.0, deadline - time.monotonic())))
     return taken
@@ -119,10 +161,10 @@ def _keep(names: Sequence[str], holder: str, stop: threading.Event) -> None:
 
 
 @contextmanager
-def holding(movie_ids: Sequence[str], holder: str) -> Iterator[None]:
+def holding(movie_ids: Sequence[str], holder: str, *, shared: bool = False) -> Iterator[None]:
     """Keep the leases of `movie_ids` (already taken by `holder`) renewed until the block
     ends, then give them back; one the database cannot take back now lapses on its own."""
-    names = [lease_name(movie_id) for movie_id in movie_ids]
+    names = [lease_name(movie_id, holder if shared else None) for movie_id in movie_ids]
     stop = threading.Event()
     keeper = threading.Thread(target=_keep, args=(names, holder, stop), daemon=True)
     keeper.start()

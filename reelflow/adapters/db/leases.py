@@ -18,7 +18,7 @@ from sqlalchemy.engine import Engine
 from reelflow.adapters.db.engine import db_errors, insert_for
 from reelflow.adapters.db.schema import Lease, utcnow
 
-__all__ = ["LeaseState", "acquire", "release", "renew"]
+__all__ = ["LeaseState", "acquire", "live", "release", "renew"]
 
 
 @dataclass(frozen=True)
@@ -95,3 +95,16 @@ def release(engine: Engine, name: str, holder: str) -> None:
     """Give our lease back (a lease another holder took over is left alone)."""
     with engine.begin() as conn:
         conn.execute(delete(Lease).where(Lease.name == name, Lease.holder == holder))
+
+
+@db_errors
+def live(engine: Engine, prefix: str, now: dt.datetime | None = None) -> list[LeaseState]:
+    """The leases whose name starts with `prefix` that have not lapsed (`ours` is False)."""
+    now = now or utcnow()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(Lease.name, Lease.holder, Lease.label, Lease.expires_at).where(
+                Lease.name.startswith(prefix, autoescape=True), Lease.expires_at >= now
+            )
+        ).all()
+    return [LeaseState(r.name, r.holder, r.label, _aware(r.expires_at), False) for r in rows]
