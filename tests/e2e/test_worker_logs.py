@@ -49,14 +49,15 @@ def test_expected_failures_in_a_worker_are_one_line_each(workers, stack_env, ori
     import_run = wait_final([import_id], timeout=240)[import_id]
     assert import_run.state.name == "Partial", import_run.state
 
-    # Managed objects past the grace period that no row references: 3 of the 4 listed, over
-    # the 10% cap, so the executing sweep is refused.
+    # Managed objects past the grace period that no row references, over a 0.1% cap (the
+    # session's bucket holds other tests' objects too), so the executing sweep is refused.
     for n in range(3):
         put(f"episode-thumbnails/e2e-unknown/ep{n}_thumb.webp")
     sweep_id = str(
         run_deployment(
             "orphan-cleanup/orphan-cleanup",
             parameters={"execute": True, "grace_hours": 0},
+            job_variables={"env": {"REELFLOW_ORPHAN_MAX_FRACTION": "0.001"}},
             timeout=0,
         ).id
     )
