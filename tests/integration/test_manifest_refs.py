@@ -86,7 +86,7 @@ def signed(base: str, n: int, kind: str) -> str:
     return url + f"{kind}{n:06d}".ljust(600 - len(url), "f")
 
 
-@pytest.mark.timeout(1800)  # 20,000 task runs: ~8 min here, more on a busy machine
+@pytest.mark.timeout(3600)  # 20,000 task runs: 8-25 min here, depending on the load
 def test_a_20000_episode_manifest_with_600_character_urls_imports(env, tmp_path):
     """Through the CLI, as a user runs it: the file is validated, stored, referenced by the run,
     upserted in one instant step, and every asset transferred."""
@@ -110,7 +110,7 @@ def test_a_20000_episode_manifest_with_600_character_urls_imports(env, tmp_path)
             env={**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())},
             capture_output=True,
             text=True,
-            timeout=1500,
+            timeout=3300,
         )
         seconds = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-2000:]
