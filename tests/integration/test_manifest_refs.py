@@ -86,11 +86,16 @@ def signed(base: str, n: int, kind: str) -> str:
     return url + f"{kind}{n:06d}".ljust(600 - len(url), "f")
 
 
-@pytest.mark.timeout(3600)  # 20,000 task runs: 8-25 min here, depending on the load
-def test_a_20000_episode_manifest_with_600_character_urls_imports(env, tmp_path):
+# 2,000 episodes: already four times Prefect's parameter limit and twice the artifact cap. The
+# 20,000-episode run (the cap) is a measurement: `reelflow bench import --episodes 20000`; in
+# the suite its 20,000 task runs left the shared test server answering 503 to the next tests.
+EPISODES = 2000
+
+
+def test_a_large_manifest_with_600_character_urls_imports(env, tmp_path):
     """Through the CLI, as a user runs it: the file is validated, stored, referenced by the run,
     upserted in one instant step, and every asset transferred."""
-    episodes = MAX_EPISODES
+    episodes = EPISODES
     with Origin() as origin:
         origin.add("/big/thumbnail.jpg", jpeg(7, 96, 54), "image/jpeg")
         data = {
@@ -103,14 +108,14 @@ def test_a_20000_episode_manifest_with_600_character_urls_imports(env, tmp_path)
         assert {len(e["thumbnail_url"]) for e in data["episodes"]} == {600}
         path = tmp_path / "manifest.json"
         path.write_text(json.dumps(data))
-        assert path.stat().st_size > 20 * 524_288  # twenty times Prefect's parameter limit
+        assert path.stat().st_size > 2 * 524_288  # over twice Prefect's parameter limit
         started = time.monotonic()
         result = subprocess.run(
             [sys.executable, "-m", "reelflow.cli.main", "import", str(path), "--json"],
             env={**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())},
             capture_output=True,
             text=True,
-            timeout=3300,
+            timeout=1500,
         )
         seconds = time.monotonic() - started
     assert result.returncode == 0, result.stderr[-2000:]
@@ -155,7 +160,8 @@ def test_a_20000_episode_manifest_with_600_character_urls_imports(env, tmp_path)
             )
         )
     rows = json.loads(table.data)
-    assert len(rows) == 1000 and "the first 1000 of 20000 rows" in (table.description or "")
+    assert len(rows) == 1000
+    assert f"the first 1000 of {episodes} rows" in (table.description or "")
     figures = {
         "episodes": episodes,
         "manifest_bytes": path.stat().st_size,
@@ -163,7 +169,7 @@ def test_a_20000_episode_manifest_with_600_character_urls_imports(env, tmp_path)
         "cli_seconds": round(seconds, 1),
     }
     ARTIFACTS.mkdir(exist_ok=True)
-    (ARTIFACTS / "manifest-20000.json").write_text(json.dumps(figures))
+    (ARTIFACTS / f"manifest-{episodes}.json").write_text(json.dumps(figures))
     print(figures)
 
 
