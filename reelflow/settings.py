@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from reelflow.core.ladder import DEFAULT_LADDER, Ladder, parse_ladder
+
 __all__ = ["HEARTBEAT_ENV", "Settings", "get_settings", "reset_settings"]
 
 # Prefect's setting for how often a flow run sends a heartbeat (Settings.flow_heartbeat_seconds)
@@ -227,24 +229,23 @@ class Settings(BaseSettings):
     )
 
     # --- Images ---
-    image_max_width: int = Field(
-        default=1280,
-        gt=0,
-        alias="REELFLOW_IMAGE_MAX_WIDTH",
-        description="Thumbnails are fit within this width (never upscaled)",
+    ladder: str = Field(
+        default=DEFAULT_LADDER,
+        alias="REELFLOW_LADDER",
+        description="Thumbnail renditions, largest first, as name:WIDTHxHEIGHT@WEBP_QUALITY; "
+        "each fits its box, keeps its aspect ratio and is never upscaled",
     )
-    image_max_height: int = Field(
-        default=720,
-        gt=0,
-        alias="REELFLOW_IMAGE_MAX_HEIGHT",
-        description="Thumbnails are fit within this height (never upscaled)",
+    avif: bool = Field(
+        default=False,
+        alias="REELFLOW_AVIF",
+        description="Also store every rung as AVIF (README: its cost in CPU and bytes)",
     )
-    webp_quality: int = Field(
-        default=85,
+    avif_quality: int = Field(
+        default=50,
         ge=1,
         le=100,
-        alias="REELFLOW_WEBP_QUALITY",
-        description="WebP quality of stored thumbnails",
+        alias="REELFLOW_AVIF_QUALITY",
+        description="AVIF quality of every rung, when REELFLOW_AVIF is on",
     )
     max_image_pixels: int = Field(
         default=40_000_000,
@@ -480,6 +481,16 @@ class Settings(BaseSettings):
                 "(a live run would be marked Crashed between two heartbeats)"
             )
         return self
+
+    @field_validator("ladder")
+    @classmethod
+    def _check_ladder(cls, value: str) -> str:
+        Ladder(parse_ladder(value))  # raises ValueError naming the wrong part
+        return value
+
+    def image_ladder(self) -> Ladder:
+        """The ladder every thumbnail is rendered in (REELFLOW_LADDER, REELFLOW_AVIF)."""
+        return Ladder(parse_ladder(self.ladder), avif=self.avif, avif_quality=self.avif_quality)
 
     @field_validator("fetch_allow", mode="before")
     @classmethod

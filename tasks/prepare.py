@@ -59,10 +59,11 @@ def _prepare(downloaded: Downloaded) -> Prepared:
             )
         data = src.read_bytes()  # at most max_image_bytes
         expect_kind(data[:64], "image")
+        large = settings.image_ladder().primary
         policy = ImagePolicy(
-            max_width=settings.image_max_width,
-            max_height=settings.image_max_height,
-            quality=settings.webp_quality,
+            max_width=large.max_width,
+            max_height=large.max_height,
+            quality=large.quality,
             max_pixels=settings.max_image_pixels,
             max_decode_bytes=settings.max_decode_mb * 2**20,
             max_icc_bytes=settings.max_icc_bytes,

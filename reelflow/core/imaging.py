@@ -34,20 +34,26 @@ import functools
 import io
 import math
 import struct
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from PIL import Image
 
 from reelflow.core.errors import TooLarge, UnsupportedMedia
+from reelflow.core.ladder import RungSpec
 from reelflow.core.media import SNIFF_BYTES, expect_kind
+from reelflow.core.placeholder import Placeholder
 
 __all__ = [
     "DECODE_BYTES_PER_PIXEL",
     "VIPS_MAX_PIXELS",
     "CompressedImage",
     "ImagePolicy",
+    "Rendering",
+    "Rendition",
     "compress_image",
+    "render_ladder",
     "decode_estimate",
     "resampler_in_use",
 ]
@@ -475,3 +481,68 @@ def compress_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> Compress
         compressed=True,
         note="; ".join(notes),
     )
+
+
+@dataclass(frozen=True)
+class Rendition:
+    """One rung in one format: the bytes to store and what they are.
+
+    `kept_original` is True when `data` is the source itself (it fitted the box and the
+    format would not be smaller, or encoding failed); `note` says why."""
+
+    spec: RungSpec
+    data: bytes
+    content_type: str
+    ext: str
+    width: int
+    height: int
+    kept_original: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """Every rendition asked for, in the order asked, plus the placeholder."""
+
+    renditions: tuple[Rendition, ...]
+    width: int  # the source, upright
+    height: int
+    input_bytes: int
+    placeholder: Placeholder | None
+    notes: tuple[str, ...] = ()
+
+
+def render_ladder(
+    data: bytes, specs: Sequence[RungSpec], policy: ImagePolicy = ImagePolicy()
+) -> Rendering:
+    """Every spec's rendition of `data` (largest first), and a placeholder.
+
+    Raises what compress_image raises: UnsupportedMedia, TooLarge.
+    """
+    out = []
+    width = height = 0
+    for spec in specs:
+        one = compress_image(
+            data,
+            replace(
+                policy,
+                max_width=spec.rung.max_width,
+                max_height=spec.rung.max_height,
+                quality=spec.quality,
+            ),
+        )
+        assert one.width is not None and one.height is not None
+        out.append(
+            Rendition(
+                spec=spec,
+                data=one.data,
+                content_type=one.content_type,
+                ext=one.ext,
+                width=one.width,
+                height=one.height,
+                kept_original=not one.compressed,
+                note=one.note,
+            )
+        )
+        width, height = max(width, one.width), max(height, one.height)
+    return Rendering(tuple(out), width, height, len(data), None)

@@ -3,6 +3,10 @@
 The seed's layout is kept:
     episode-thumbnails/{movie}/ep{n}_thumb.{ext}
     episode-previews/{movie}/ep{n}_preview.{ext}
+and each rung of a thumbnail's ladder (reelflow.core.ladder) is stored beside it, with the
+rung's name and a content version (new source or new spec, new key):
+    episode-thumbnails/{movie}/ep{n}_thumb-{rung}-{version}.{ext}
+Thumbnails stored before the ladder keep their seed key as their `large` rendition.
 No input can name a key outside these prefixes: segments are restricted to a safe alphabet and
 the finished key is checked again before it is returned.
 """
@@ -23,6 +27,7 @@ __all__ = [
     "is_managed_key",
     "movie_of_key",
     "parse_s3_url",
+    "rendition_key",
     "s3_url",
     "safe_movie_id",
 ]
@@ -39,9 +44,12 @@ _MOVIE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 _EXT = re.compile(r"[a-z0-9]{1,8}")
 _MANAGED_KEY = re.compile(
     r"(episode-thumbnails/[A-Za-z0-9][A-Za-z0-9_-]{0,127}/ep[0-9]{1,6}_thumb"
+    r"(?:-[a-z][a-z0-9]{0,15}-[0-9a-f]{10})?"
     r"|episode-previews/[A-Za-z0-9][A-Za-z0-9_-]{0,127}/ep[0-9]{1,6}_preview)\.[a-z0-9]{1,8}"
 )
 MAX_EPISODE_NUMBER = 999_999
+_RUNG = re.compile(r"[a-z][a-z0-9]{0,15}")
+_VERSION = re.compile(r"[0-9a-f]{10}")
 
 
 def safe_movie_id(movie_id: str) -> str:
@@ -77,6 +85,18 @@ def asset_key(kind: AssetKind, movie_id: str, episode_number: int, ext: str) -> 
     suffix = "thumb" if kind == "thumbnail" else "preview"
     key = f"{PREFIX_BY_KIND[kind]}{safe_movie_id(movie_id)}/ep{episode_number}_{suffix}.{ext}"
     return check_managed_key(key)
+
+
+def rendition_key(movie_id: str, episode_number: int, rung: str, version: str, ext: str) -> str:
+    """The key of one rendition, e.g. rendition_key('m1', 3, 'small', '0123456789', 'webp')
+    -> 'episode-thumbnails/m1/ep3_thumb-small-0123456789.webp'."""
+    if not isinstance(rung, str) or not _RUNG.fullmatch(rung):
+        raise InvalidKey(f"rung name {rung!r} is not allowed in a key")
+    if not isinstance(version, str) or not _VERSION.fullmatch(version):
+        raise InvalidKey(f"content version {version!r} must be 10 lowercase hex digits")
+    base = asset_key("thumbnail", movie_id, episode_number, ext)
+    stem, _, ext = base.rpartition(".")
+    return check_managed_key(f"{stem}-{rung}-{version}.{ext}")
 
 
 def is_managed_key(key: str) -> bool:

@@ -6,8 +6,18 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reelflow.core.keys import AssetKind
+from reelflow.core.placeholder import Placeholder
 
-__all__ = ["AssetJob", "AssetOutcome", "Downloaded", "Prepared", "Stored"]
+__all__ = [
+    "AssetJob",
+    "AssetOutcome",
+    "Downloaded",
+    "Placeholder",
+    "Prepared",
+    "RenditionFile",
+    "Stored",
+    "StoredRendition",
+]
 
 Status = Literal["stored", "skipped", "failed", "abandoned"]
 
@@ -43,6 +53,26 @@ class Downloaded:
 
 
 @dataclass(frozen=True)
+class RenditionFile:
+    """One rendition of a thumbnail, on local disk, ready to upload.
+
+    `format` is the ladder's format (webp, avif); `ext` and `content_type` are those of the
+    bytes, which are the original's when the original was kept (`note` says why)."""
+
+    rung: str
+    format: str
+    digest: str  # the rung spec's digest (reelflow.core.ladder.RungSpec.digest)
+    path: str
+    content_type: str
+    ext: str
+    width: int
+    height: int
+    bytes: int
+    sha256: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Prepared:
     """What will be uploaded: a file on local disk plus its facts."""
 
@@ -59,6 +89,17 @@ class Prepared:
     compressed: bool = False
     note: str = ""
     attempts: int = 1
+    # Thumbnails: every rendition made, largest first (the fields above describe the first).
+    renditions: tuple[RenditionFile, ...] = ()
+    placeholder: Placeholder | None = None
+
+
+@dataclass(frozen=True)
+class StoredRendition:
+    file: RenditionFile
+    bucket: str
+    key: str
+    uploaded: bool  # False when an identical object was already there
 
 
 @dataclass(frozen=True)
@@ -67,6 +108,7 @@ class Stored:
     bucket: str
     key: str
     uploaded: bool  # False when an identical object was already there
+    renditions: tuple[StoredRendition, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def test_secrets_never_render(monkeypatch, caplog):
 
 @pytest.mark.parametrize(
     ("var", "value"),
-    [("REELFLOW_IMPORT_CONCURRENCY", "0"), ("REELFLOW_WEBP_QUALITY", "101"), ("REDIS_PORT", "x")],
+    [("REELFLOW_IMPORT_CONCURRENCY", "0"), ("REELFLOW_AVIF_QUALITY", "101"), ("REDIS_PORT", "x")],
 )
 def test_bad_values_are_refused(monkeypatch, var, value):
     monkeypatch.setenv(var, value)
