@@ -86,7 +86,7 @@ def env(
     with resources.engine().begin() as conn:
         conn.execute(
             text(
-                "TRUNCATE movies, episodes, assets, purge_queue, manifests, leases "
+                "TRUNCATE movies, episodes, assets, renditions, purge_queue, manifests, leases "
                 "RESTART IDENTITY CASCADE"
             )
         )

@@ -8,6 +8,8 @@ Tables:
     manifests the manifests submitted for import, content-addressed by sha256: a flow run
               carries the address (reelflow.core.manifest.ManifestRef), not the manifest
     leases    who works on a movie now: one import or backfill per movie at a time
+    renditions one row per (thumbnail asset, rung, format): each size of the ladder
+              (reelflow.core.ladder) that is in S3, written only after its upload
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ __all__ = [
     "Lease",
     "Movie",
     "PurgeItem",
+    "RenditionRow",
     "STORED_URL",
     "StoredManifest",
     "UrlText",
@@ -152,8 +155,50 @@ class Asset(Base):
     # Backfill runs in a row that failed to import this asset (migration 0005); reset when it
     # is stored, imported from a new URL or re-armed. `attempts` counts every attempt ever.
     backfill_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Thumbnails (migration 0007): a ThumbHash (base64) and the dominant colour ('#rrggbb'),
+    # shown while the image loads (reelflow.core.placeholder).
+    thumbhash: Mapped[str | None] = mapped_column(String(64))
+    dominant_color: Mapped[str | None] = mapped_column(String(7))
 
     episode: Mapped[Episode] = relationship(back_populates="assets")
+    renditions: Mapped[list[RenditionRow]] = relationship(
+        back_populates="asset", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class RenditionRow(Base):
+    """One rendition of a thumbnail in S3: a rung of the ladder in one format.
+
+    `format` is the ladder's (webp, avif); `content_type` is the stored bytes' (the original's
+    when it was kept). `spec_digest` names the rung spec it was made with: a row whose digest
+    differs from the ladder's is made again. Written only after the upload is confirmed."""
+
+    __tablename__ = "renditions"
+    __table_args__ = (
+        UniqueConstraint("asset_id", "rung", "format", name="uq_renditions_asset_rung_format"),
+        UniqueConstraint("bucket", "key", name="uq_renditions_bucket_key"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    asset_id: Mapped[int] = mapped_column(ForeignKey("assets.id", ondelete="CASCADE"))
+    rung: Mapped[str] = mapped_column(String(16))
+    format: Mapped[str] = mapped_column(String(8))
+    bucket: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(1024))
+    content_type: Mapped[str] = mapped_column(String(100))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(String(64))
+    spec_digest: Mapped[str] = mapped_column(String(16))
+    # The source image it was made from (the asset's source_sha256 at the time).
+    source_sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+    asset: Mapped[Asset] = relationship(back_populates="renditions")
 
 
 class PurgeItem(Base):
