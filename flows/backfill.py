@@ -18,6 +18,12 @@ that cannot go away (a 404, unsupported media, a blocked URL), or whose
 REELFLOW_BACKFILL_MAX_FAILURES-th backfill in a row fails, becomes `abandoned` and is never
 claimed, counted or listed again until `reelflow retry` re-arms it. A backfill with only
 abandoned assets left has nothing to do and ends Completed.
+
+`renditions=True` (`reelflow backfill --renditions`) takes stored thumbnails instead: those
+imported before the ladder, or whose ladder changed, lacking a current rendition or a
+placeholder. Each makes only what is missing, from the stored large object (the temporary
+source URL may have expired long ago). A failure leaves the asset stored (its object still
+serves) and counts; after REELFLOW_BACKFILL_MAX_FAILURES in a row it is not taken again.
 """
 
 from __future__ import annotations
@@ -66,15 +72,22 @@ def backfill(
     limit: Annotated[int, Field(ge=1)] | None = None,
     batch_size: Annotated[int, Field(ge=1)] | None = None,
     dry_run: bool = False,
+    renditions: bool = False,
 ) -> State[TransferReport]:
-    """Import up to `limit` assets that are still on temporary URLs or failed before."""
+    """Import up to `limit` assets that are still on temporary URLs or failed before; with
+    `renditions`, make the missing renditions of stored thumbnails instead."""
     started = time.monotonic()
     settings = get_settings()
     logger = get_run_logger()
     limit = limit or settings.backfill_limit
     batch_size = batch_size or settings.backfill_batch_size
-    candidates = count_backfill()
-    logger.info("%d assets need a backfill (this run takes up to %d)", candidates, limit)
+    candidates = count_backfill(renditions)
+    logger.info(
+        "%d %s need a backfill (this run takes up to %d)",
+        candidates,
+        "stored thumbnails' renditions" if renditions else "assets",
+        limit,
+    )
 
     if dry_run:
         report = TransferReport(
@@ -82,7 +95,9 @@ def backfill(
             dry_run=True,
             candidates=candidates,
             bucket=settings.s3_bucket_name,
-            lines=[AssetLine(**row) for row in list_backfill(min(limit, MAX_REPORT_LINES))],
+            lines=[
+                AssetLine(**row) for row in list_backfill(min(limit, MAX_REPORT_LINES), renditions)
+            ],
             seconds=round(time.monotonic() - started, 3),
         )
         _publish(report)
@@ -96,7 +111,9 @@ def backfill(
     unrecorded, stopped = 0, ""
     holder = new_holder()
     while len(outcomes) < limit:
-        claim = claim_backfill(after_id, min(batch_size, limit - len(outcomes)), return_state=True)
+        claim = claim_backfill(
+            after_id, min(batch_size, limit - len(outcomes)), renditions, return_state=True
+        )
         if not claim.is_completed():  # the database went away between batches: report
             stopped = str(claim.result(raise_on_failure=False))
             break
@@ -126,7 +143,10 @@ def backfill(
         try:
             with holding(sorted(taken), holder, shared=True):
                 moved = transfer_assets(
-                    [job for _, job in mine], settings, progress, run="backfill"
+                    [job for _, job in mine],
+                    settings,
+                    progress,
+                    run="renditions" if renditions else "backfill",
                 )
         finally:
             # Claims the database cannot release now lapse after CLAIM_TTL.

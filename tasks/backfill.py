@@ -8,6 +8,7 @@ from typing import Any
 from reelflow.adapters.db import claims
 from reelflow.core.models import AssetJob
 from reelflow.services import resources
+from reelflow.settings import get_settings
 from tasks.outage import ride_out
 from tasks.retry import io_task
 
@@ -29,23 +30,53 @@ class Claimed:
 
 
 @io_task("count-backfill")
-def count_backfill() -> int:
+def count_backfill(renditions: bool = False) -> int:
+    """Assets a backfill would take; `renditions`: stored thumbnails whose ladder or
+    placeholder is incomplete (`backfill --renditions`)."""
+    if renditions:
+        settings = get_settings()
+        return claims.count_renditions(
+            resources.engine(),
+            settings.image_ladder(),
+            max_failures=settings.backfill_max_failures,
+        )
     return claims.count_backfill(resources.engine())
 
 
 @io_task("list-backfill")
-def list_backfill(limit: int) -> list[dict[str, Any]]:
+def list_backfill(limit: int, renditions: bool = False) -> list[dict[str, Any]]:
     """What a backfill would claim; changes nothing (dry run)."""
+    if renditions:
+        settings = get_settings()
+        return claims.renditions_candidates(
+            resources.engine(),
+            settings.image_ladder(),
+            limit=limit,
+            max_failures=settings.backfill_max_failures,
+        )
     return claims.backfill_candidates(resources.engine(), limit=limit)
 
 
 @io_task("claim-backfill")
-def claim_backfill(after_id: int, limit: int) -> Claimed:
+def claim_backfill(after_id: int, limit: int, renditions: bool = False) -> Claimed:
     """Claim up to `limit` assets (FOR UPDATE SKIP LOCKED on PostgreSQL)."""
-    items, last_id = ride_out(
-        "database",
-        lambda: claims.claim_backfill(resources.engine(), after_id=after_id, limit=limit),
-    )
+    settings = get_settings()
+    if renditions:
+        items, last_id = ride_out(
+            "database",
+            lambda: claims.claim_renditions(
+                resources.engine(),
+                settings.image_ladder(),
+                after_id=after_id,
+                limit=limit,
+                max_failures=settings.backfill_max_failures,
+            ),
+        )
+    else:
+        items, last_id = ride_out(
+            "database",
+            lambda: claims.claim_backfill(resources.engine(), after_id=after_id, limit=limit),
+        )
     return Claimed(items=tuple(items), last_id=last_id)
 
 

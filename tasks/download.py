@@ -7,6 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
+from reelflow.adapters import s3
 from reelflow.adapters.http.fetch import FetchResult, fetch_to_file
 from reelflow.adapters.slots import origin_slot
 from reelflow.core.errors import OriginThrottled
@@ -20,11 +21,45 @@ from tasks.retry import attempt_number, io_task, step_failures
 from tasks.spool import spool_errors, wait_for_space
 
 
+def _from_stored(job: AssetJob, spool_dir: str, path: Path, max_bytes: int) -> Downloaded:
+    """The stored large rendition as the source (its temporary URL may have expired)."""
+    assert job.known_bucket and job.known_key
+    bucket, key = job.known_bucket, job.known_key
+    settings = get_settings()
+    run_logger().info("Reading %s from the stored %s", job.label, key)
+    with step_failures("download"):
+        wait_for_space(spool_dir, settings, job.label)
+        try:
+            with spool_errors(spool_dir), open(path, "wb") as dest:
+
+                def get() -> tuple[int, str]:
+                    dest.seek(0)
+                    dest.truncate()
+                    return s3.download_to(
+                        resources.s3_client(settings), bucket, key, dest, max_bytes=max_bytes
+                    )
+
+                size, sha256 = ride_out("s3", get)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    return Downloaded(
+        job=job,
+        path=os.fspath(path),
+        bytes=size,
+        sha256=sha256,
+        content_type=None,
+        attempts=attempt_number(),
+    )
+
+
 @io_task("download")
 def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
     settings = get_settings()
     logger = run_logger()
     max_bytes = settings.max_image_bytes if job.kind == "thumbnail" else settings.max_video_bytes
+    if job.from_stored:
+        return _from_stored(job, spool_dir, Path(spool_dir) / f"{uuid.uuid4().hex}.src", max_bytes)
     policy = FetchPolicy.from_settings(settings)
     path = Path(spool_dir) / f"{uuid.uuid4().hex}.src"
     logger.info("Downloading %s from %s", job.label, redact(job.source_url))

@@ -7,6 +7,7 @@ from reelflow.adapters.db import imports, manifests
 from reelflow.core.manifest import Manifest, ManifestRef
 from reelflow.core.models import AssetJob
 from reelflow.services import resources
+from reelflow.settings import get_settings
 from tasks.retry import io_task
 
 
@@ -19,4 +20,6 @@ def load_manifest(ref: ManifestRef) -> Manifest:
 @io_task("upsert-episodes")
 def upsert_episodes(manifest: Manifest) -> list[AssetJob]:
     """One transaction for the whole manifest; returns the assets to import."""
-    return imports.upsert_manifest(resources.engine(), manifest)
+    return imports.upsert_manifest(
+        resources.engine(), manifest, ladder=get_settings().image_ladder()
+    )

@@ -25,17 +25,23 @@ def record_stored(stored: Stored) -> Stored:
         ride_out(
             "database",
             lambda: imports.record_stored(
-                resources.engine(), stored, attempts=stored.prepared.attempts
+                resources.engine(),
+                stored,
+                attempts=stored.prepared.attempts,
+                ladder=set(get_settings().image_ladder().digests()),
             ),
         )
     if stored.uploaded:
-        forget_cached_urls(stored.bucket, [stored.key])
+        forget_cached_urls(
+            stored.bucket, [stored.key, *(r.key for r in stored.renditions if r.uploaded)]
+        )
     return stored
 
 
 @io_task("record-failures")
 def record_failures(
-    failures: list[tuple[AssetJob, str, int, bool]], run: Literal["import", "backfill"]
+    failures: list[tuple[AssetJob, str, int, bool]],
+    run: Literal["import", "backfill", "renditions"],
 ) -> list[str]:
     """Mark failed assets (job, error, attempts, retryable); their episodes keep the temporary
     URL. Returns each asset's new status: a backfill abandons what it should give up on

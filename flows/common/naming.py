@@ -29,8 +29,10 @@ def _when() -> str:
 
 
 def backfill_name() -> str:
-    suffix = "-dry-run" if _parameters().get("dry_run") else ""
-    return f"backfill-{_when()}{suffix}"
+    params = _parameters()
+    kind = "-renditions" if params.get("renditions") else ""
+    suffix = "-dry-run" if params.get("dry_run") else ""
+    return f"backfill{kind}-{_when()}{suffix}"
 
 
 def sweep_name() -> str:

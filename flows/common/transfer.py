@@ -47,6 +47,7 @@ def _outcome(result: StageResult) -> AssetOutcome:
             bytes=stored.prepared.bytes,
             attempts=stored.prepared.attempts,
             uploaded=stored.uploaded,
+            renditions=stored.renditions,
         )
     error = result.error or RuntimeError("no error recorded")
     if isinstance(error, StepFailed):
@@ -75,7 +76,7 @@ def transfer_assets(
     jobs: Sequence[AssetJob],
     settings: Settings,
     progress: Progress,
-    run: Literal["import", "backfill"] = "import",
+    run: Literal["import", "backfill", "renditions"] = "import",
 ) -> Transferred:
     """Bring every job's asset into S3 (or prove it is there); one outcome per job.
 
@@ -86,7 +87,9 @@ def transfer_assets(
     counted (`unrecorded`) instead of failing the run before its summary. Those assets stay as
     they were (pending, or failed from an earlier run), and the next import or backfill adopts
     them: an object already in S3 with the same sha256 is not uploaded again."""
-    known = [job for job in jobs if job.known_key]
+    # Known-stored assets with nothing to make are only checked; a thumbnail with renditions
+    # to make (the ladder changed, a rung is missing) goes through the steps for those.
+    known = [job for job in jobs if job.known_key and not job.make]
     verified: dict[AssetJob, bool] = {}
     for start in range(0, len(known), VERIFY_BATCH):
         batch = known[start : start + VERIFY_BATCH]
@@ -98,7 +101,12 @@ def transfer_assets(
     ]
     for outcome in outcomes:
         progress.advance(outcome)
-    todo = [job for job in jobs if not verified.get(job)]
+    # A known object that is gone or differs is made again whole, every rendition with it.
+    todo = [
+        replace(job, make=None) if job in verified else job
+        for job in jobs
+        if not verified.get(job)
+    ]
 
     spool = Path(tempfile.mkdtemp(prefix="reelflow-", dir=settings.spool_dir))
     stages: list[tuple[Any, dict[str, Any]]]

@@ -233,6 +233,39 @@ def upload_file(
         )
 
 
+def download_to(
+    client: Any, bucket: str, key: str, dest: Any, *, max_bytes: int
+) -> tuple[int, str]:
+    """Stream an object into the open binary file `dest`; return (bytes, sha256 hex).
+
+    A missing object raises StorageRejected (terminal: it will not come back by retrying); a
+    body over `max_bytes` raises TooLarge before more is read."""
+    import hashlib
+
+    from reelflow.core.errors import StorageRejected, TooLarge
+
+    digest = hashlib.sha256()
+    size = 0
+    with storage_errors(f"download {key}"):
+        try:
+            response = client.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if (_client_error_code(exc) or ("", 0))[1] == 404:
+                raise StorageRejected(f"s3://{bucket}/{key} is not in S3 any more") from None
+            raise
+        body = response["Body"]
+        try:
+            for chunk in body.iter_chunks(1 << 20):
+                size += len(chunk)
+                if size > max_bytes:
+                    raise TooLarge(f"s3://{bucket}/{key} is over {max_bytes} bytes")
+                digest.update(chunk)
+                dest.write(chunk)
+        finally:
+            body.close()
+    return size, digest.hexdigest()
+
+
 # --- listing and deleting (cleanup) ---------------------------------------------------
 
 MAX_DELETE_BATCH = 1000  # S3's limit for one DeleteObjects request

@@ -257,13 +257,27 @@ def backfill_command(
         bool, typer.Option("--dry-run", help="List what would be imported; change nothing")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON")] = False,
+    renditions: Annotated[
+        bool,
+        typer.Option(
+            "--renditions",
+            help="Make the missing renditions and placeholders of stored thumbnails "
+            "(from the stored large object) instead",
+        ),
+    ] = False,
 ) -> None:
     """Import the assets still on temporary URLs or that failed before."""
     from flows.backfill import backfill
 
     require_schema()
     with progress_bar("backfilling", disable=as_json or dry_run):
-        state = backfill(limit=limit, batch_size=batch_size, dry_run=dry_run, return_state=True)
+        state = backfill(
+            limit=limit,
+            batch_size=batch_size,
+            dry_run=dry_run,
+            renditions=renditions,
+            return_state=True,
+        )
     report = flow_result(state, TransferReport, "backfill")
     if as_json:
         out.print_json(report.model_dump_json())

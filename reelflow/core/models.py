@@ -36,6 +36,13 @@ class AssetJob:
     known_key: str | None = None
     known_sha256: str | None = None
     known_source_sha256: str | None = None
+    # Thumbnails: the renditions (rung, format) to make. None: the whole ladder (a new or
+    # replaced source); (): none, every rendition is current; else only these (the ladder
+    # changed, or a rung is missing).
+    make: tuple[tuple[str, str], ...] | None = None
+    # Make them from the stored large object (known_bucket/known_key) instead of source_url,
+    # which may have expired (`backfill --renditions`).
+    from_stored: bool = False
 
     @property
     def label(self) -> str:
@@ -92,6 +99,9 @@ class Prepared:
     # Thumbnails: every rendition made, largest first (the fields above describe the first).
     renditions: tuple[RenditionFile, ...] = ()
     placeholder: Placeholder | None = None
+    # True when the primary rendition (largest rung, WebP) was not made this time: the asset
+    # row keeps its object, only the renditions made are recorded.
+    partial: bool = False
 
 
 @dataclass(frozen=True)
@@ -126,3 +136,5 @@ class AssetOutcome:
     uploaded: bool = False
     # A failure's error could go away (a timeout, a 5xx): the dead-letter rule reads it.
     retryable: bool = False
+    # A thumbnail's renditions stored by this run (the report's per-rung bytes).
+    renditions: tuple[StoredRendition, ...] = ()

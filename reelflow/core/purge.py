@@ -17,6 +17,7 @@ __all__ = ["MovieDeletion", "OwedKey", "PurgePlan", "batched", "plan_purge"]
 
 T = TypeVar("T")
 
+
 @dataclass(frozen=True)
 class OwedKey:
     """One purge_queue row."""

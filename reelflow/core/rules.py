@@ -72,7 +72,7 @@ class FailedAs:
 
 def after_failure(
     *,
-    run: Literal["import", "backfill"],
+    run: Literal["import", "backfill", "renditions"],
     status: str | None,
     same_source: bool,
     retryable: bool,
@@ -91,7 +91,12 @@ def after_failure(
       URL again); a *new* URL is new content: `failed`, its count starts over, and the
       backfill retries it. A stored asset whose new source failed stays stored (its object
       still serves).
+    - A `backfill --renditions` that fails to make an asset's renditions leaves it stored
+      (its object still serves) and counts the failure: the renditions claim stops taking it
+      after `max_failures` in a row.
     """
+    if run == "renditions":
+        return FailedAs("stored" if status == "stored" else "failed", backfill_failures + 1)
     if run == "backfill":
         count = backfill_failures + 1
         give_up = not retryable or count >= max_failures

@@ -4,6 +4,7 @@ and a Prefect test server."""
 from __future__ import annotations
 
 import io
+import re
 import time
 
 import pytest
@@ -26,9 +27,11 @@ def test_import_stores_every_asset_privately_with_metadata(env):
     episodes, assets = db_state("mv-ok")
     bucket = env["S3_BUCKET_NAME"]
     for ep in episodes:
-        assert (
-            ep.thumbnail_url == f"s3://{bucket}/episode-thumbnails/mv-ok/ep{ep.number}_thumb.webp"
+        large = assets[(ep.number, "thumbnail")].key
+        assert re.fullmatch(
+            rf"episode-thumbnails/mv-ok/ep{ep.number}_thumb-large-[0-9a-f]{{10}}\.webp", large
         )
+        assert ep.thumbnail_url == f"s3://{bucket}/{large}"
         assert (
             ep.video_preview_url
             == f"s3://{bucket}/episode-previews/mv-ok/ep{ep.number}_preview.webm"
@@ -82,7 +85,7 @@ def test_deleted_object_is_uploaded_again(env):
     with Origin() as origin:
         data = serve_movie(origin, "mv-lost", 1)
         run_import(data)
-        key = "episode-thumbnails/mv-lost/ep1_thumb.webp"
+        key = db_state("mv-lost")[1][(1, "thumbnail")].key
         resources.s3_client().delete_object(Bucket=env["S3_BUCKET_NAME"], Key=key)
         state, summary = run_import(data)
     assert state.is_completed()
@@ -114,7 +117,7 @@ def test_partial_failure_keeps_temporary_urls_and_other_assets_carry_on(env):
     assert failed.status == "failed" and "404" in failed.last_error and failed.attempts == 1
     assert "secret-token" not in failed.last_error, "query strings (tokens) never reach the DB"
     assert assets[(3, "preview")].attempts == 4 and "500" in assets[(3, "preview")].last_error
-    assert "episode-thumbnails/mv-partial/ep2_thumb.webp" not in objects()
+    assert not objects("episode-thumbnails/mv-partial/ep2_thumb")
 
 
 def test_transient_errors_are_retried_until_success(env):

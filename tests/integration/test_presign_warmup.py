@@ -4,6 +4,7 @@ PostgreSQL, moto's S3 over HTTP, a real Redis, a local origin and a Prefect test
 from __future__ import annotations
 
 import json
+import re
 
 import httpx
 import pytest
@@ -18,8 +19,7 @@ from reelflow.cli.main import app
 from reelflow.core.sigv4 import query_params
 from reelflow.devtools.origin import Fault, Origin
 from reelflow.services import reset, resources, urls
-from reelflow.settings import get_settings
-from tests.support.movies import run_import, serve_movie
+from tests.support.movies import db_state, run_import, serve_movie
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -72,12 +72,13 @@ def movies(env, redis_env):
 def test_recent_stored_urls_newest_movie_first(movies):
     found = catalog.recent_stored_urls(resources.engine(), 5)
     bucket = movies["S3_BUCKET_NAME"]
+    large = {n: a.key for (n, kind), a in db_state("mv-new")[1].items() if kind == "thumbnail"}
     assert found[:5] == [
-        f"s3://{bucket}/episode-thumbnails/mv-new/ep1_thumb.webp",
+        f"s3://{bucket}/{large[1]}",
         f"s3://{bucket}/episode-previews/mv-new/ep1_preview.webm",
-        f"s3://{bucket}/episode-thumbnails/mv-new/ep2_thumb.webp",
+        f"s3://{bucket}/{large[2]}",
         f"s3://{bucket}/episode-previews/mv-new/ep2_preview.webm",
-        f"s3://{bucket}/episode-thumbnails/mv-new/ep3_thumb.webp",  # its preview is temporary
+        f"s3://{bucket}/{large[3]}",  # its preview is temporary
     ]
     assert len(found) == 9
     assert catalog.recent_stored_urls(resources.engine(), 1) == found[:5]
@@ -111,16 +112,19 @@ def test_warmup_default_top_comes_from_settings(movies, monkeypatch):
 
 def test_reimport_with_new_bytes_invalidates_cached_urls(movies, redis_env):
     presign_warmup(WarmupRequest(top=2))
-    bucket = get_settings().s3_bucket_name
-    before = urls.asset_urls([f"s3://{bucket}/episode-thumbnails/mv-old/ep1_thumb.webp"])
+    before = {e.number: e.thumbnail_url for e in db_state("mv-old")[0]}
+    old_urls = urls.asset_urls([before[1]])
     assert len(cached_names(redis_env)) == 9
     with Origin() as origin:
         summary = import_movie(origin, "mv-old", 2, seed=7)  # different bytes: replaced
     assert summary.uploaded == 4
+    after = {e.number: e.thumbnail_url for e in db_state("mv-old")[0]}
+    # A thumbnail's key carries a content version: new bytes, new key, new URL.
+    assert all(after[n] != before[n] for n in (1, 2))
+    assert urls.asset_urls([after[1]])[after[1]] != old_urls[before[1]]
+    # The previews keep their keys: their cached URLs were dropped with the new bytes.
     left = cached_names(redis_env)
-    assert len(left) == 5 and not any("/mv-old/" in name for name in left)
-    after = urls.asset_urls([f"s3://{bucket}/episode-thumbnails/mv-old/ep1_thumb.webp"])
-    assert after != before, "the app gets a new URL for the new bytes"
+    assert not any("episode-previews/mv-old/" in name for name in left)
 
 
 def test_cli_urls_json_gives_working_urls_and_passes_temporary_ones(movies):
@@ -131,7 +135,7 @@ def test_cli_urls_json_gives_working_urls_and_passes_temporary_ones(movies):
     episodes = {e["episode"]: e for e in data["episodes"]}
     assert sorted(episodes) == [1, 2, 3]
     thumb = episodes[1]["thumbnail_url"]
-    assert "/episode-thumbnails/mv-new/ep1_thumb.webp?" in thumb
+    assert re.search(r"/episode-thumbnails/mv-new/ep1_thumb-large-[0-9a-f]{10}\.webp\?", thumb)
     assert query_params(thumb)["X-Amz-Expires"] == "3600"
     response = httpx.get(thumb, timeout=10, trust_env=False)
     assert response.status_code == 200 and response.content[:4] == b"RIFF"

@@ -3,7 +3,8 @@ XML parsing and error translation all run exactly as in production; the proxy on
 misbehaving S3 does.
 
     FaultyS3  refuses to delete chosen keys: DeleteObjects reports them in its <Error> list
-    FlakyS3   answers the first `failures` object PUTs with 503 SlowDown
+    FlakyS3   answers the first `failures` object PUTs with 503 SlowDown (optionally only
+              PUTs whose path holds `only`)
 
 Why a proxy rather than botocore's event hooks: nothing of the client is replaced.
 """
@@ -164,10 +165,11 @@ class FlakyS3(ThreadingHTTPServer):
 
     daemon_threads = True
 
-    def __init__(self, upstream: str, failures: int) -> None:
+    def __init__(self, upstream: str, failures: int, only: str | None = None) -> None:
         super().__init__(("127.0.0.1", 0), FlakyS3Handler)
         self.upstream = upstream
         self.failures = failures
+        self.only = only
         self.puts = 0
         self.lock = threading.Lock()
 
@@ -184,6 +186,8 @@ class FlakyS3Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         is_object_put = self.command == "PUT" and self.path.count("/") >= 2
+        if self.server.only is not None and self.server.only not in self.path:
+            is_object_put = False
         if is_object_put:
             with self.server.lock:
                 self.server.puts += 1

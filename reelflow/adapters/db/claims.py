@@ -10,12 +10,22 @@ from typing import Any
 from sqlalchemy import and_, case, func, literal, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
+from reelflow.adapters.db import renditions
 from reelflow.adapters.db.engine import db_errors, insert_for
-from reelflow.adapters.db.schema import URL_COLUMNS, Asset, Episode, utcnow
+from reelflow.adapters.db.schema import URL_COLUMNS, Asset, Episode, RenditionRow, utcnow
+from reelflow.core.ladder import Ladder
 from reelflow.core.models import AssetJob
 from reelflow.core.rules import CLAIM_TTL, pick_source_url
 
-__all__ = ["backfill_candidates", "claim_backfill", "count_backfill", "release_claims"]
+__all__ = [
+    "backfill_candidates",
+    "claim_backfill",
+    "claim_renditions",
+    "count_backfill",
+    "count_renditions",
+    "release_claims",
+    "renditions_candidates",
+]
 
 _INTERRUPTED = "backfill interrupted before this asset was recorded"
 
@@ -257,3 +267,153 @@ def backfill_candidates(
             if len(found) >= limit:
                 break
     return found
+
+
+# --- backfill --renditions: stored thumbnails whose ladder is incomplete ------------------
+
+
+def _needs_renditions(ladder: Ladder, stale: datetime, max_failures: int) -> Any:
+    """SQL predicate over assets: a stored thumbnail lacks a current rendition (one whose
+    spec digest is the ladder's; a digest names its rung and format) or its placeholder."""
+    digests = sorted(set(ladder.digests().values()))
+    current = (
+        select(func.count())
+        .select_from(RenditionRow)
+        .where(RenditionRow.asset_id == Asset.id, RenditionRow.spec_digest.in_(digests))
+        .scalar_subquery()
+    )
+    free = or_(Asset.claimed_at.is_(None), Asset.claimed_at < stale)
+    return and_(
+        Asset.kind == "thumbnail",
+        Asset.status == "stored",
+        Asset.bucket.is_not(None),
+        Asset.key.is_not(None),
+        or_(current < len(digests), Asset.thumbhash.is_(None)),
+        Asset.backfill_failures < max_failures,
+        free,
+    )
+
+
+@db_errors
+def count_renditions(
+    engine: Engine, ladder: Ladder, *, max_failures: int, now: datetime | None = None
+) -> int:
+    """How many stored thumbnails lack a rendition of the current ladder or a placeholder."""
+    stale = (now or utcnow()) - CLAIM_TTL
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(Asset)
+                .where(_needs_renditions(ladder, stale, max_failures))
+            ).scalar_one()
+        )
+
+
+def _rendition_jobs(
+    conn: Connection, asset_ids: Sequence[int], ladder: Ladder
+) -> list[tuple[int, AssetJob]]:
+    made = renditions.digests_of(conn, asset_ids)
+    rows = conn.execute(
+        select(
+            Asset.id,
+            Asset.bucket,
+            Asset.key,
+            Asset.sha256,
+            Asset.source_sha256,
+            Asset.source_url,
+            Episode.id.label("episode_id"),
+            Episode.movie_id,
+            Episode.number,
+        )
+        .join(Episode, Episode.id == Asset.episode_id)
+        .where(Asset.id.in_(list(asset_ids)))
+        .order_by(Asset.id)
+    ).all()
+    return [
+        (
+            row.id,
+            AssetJob(
+                episode_id=row.episode_id,
+                movie_id=row.movie_id,
+                number=row.number,
+                kind="thumbnail",
+                source_url=row.source_url or "",
+                known_bucket=row.bucket,
+                known_key=row.key,
+                known_sha256=row.sha256,
+                known_source_sha256=row.source_sha256 or row.sha256,
+                make=tuple(spec.ident for spec in ladder.stale(made.get(row.id, {}))),
+                from_stored=True,
+            ),
+        )
+        for row in rows
+    ]
+
+
+@db_errors
+def claim_renditions(
+    engine: Engine,
+    ladder: Ladder,
+    *,
+    after_id: int,
+    limit: int,
+    max_failures: int,
+    now: datetime | None = None,
+) -> tuple[list[tuple[int, AssetJob]], int]:
+    """Claim up to `limit` stored thumbnails (id > after_id) whose renditions are incomplete;
+    each job makes the missing or changed renditions from the stored large object."""
+    now = now or utcnow()
+    stale = now - CLAIM_TTL
+    with engine.begin() as conn:
+        pick = (
+            select(Asset.id)
+            .where(Asset.id > after_id, _needs_renditions(ladder, stale, max_failures))
+            .order_by(Asset.id)
+            .limit(limit)
+            .with_for_update(of=Asset, skip_locked=True)
+            .correlate(None)
+        )
+        claimed = (
+            conn.execute(
+                update(Asset)
+                .where(Asset.id.in_(pick.scalar_subquery()))
+                .values(claimed_at=now)
+                .returning(Asset.id)
+            )
+            .scalars()
+            .all()
+        )
+        jobs = _rendition_jobs(conn, claimed, ladder) if claimed else []
+    return jobs, max(max(claimed, default=after_id), after_id)
+
+
+@db_errors
+def renditions_candidates(
+    engine: Engine, ladder: Ladder, *, limit: int, max_failures: int, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """What `backfill --renditions` would claim (dry run); nothing changes."""
+    stale = (now or utcnow()) - CLAIM_TTL
+    with engine.connect() as conn:
+        ids = (
+            conn.execute(
+                select(Asset.id)
+                .where(_needs_renditions(ladder, stale, max_failures))
+                .order_by(Asset.id)
+                .limit(limit)
+            )
+            .scalars()
+            .all()
+        )
+        jobs = _rendition_jobs(conn, ids, ladder) if ids else []
+    return [
+        {
+            "movie_id": job.movie_id,
+            "episode": job.number,
+            "kind": "thumbnail",
+            "status": "stored",
+            "error": "to make: "
+            + (", ".join("/".join(i) for i in job.make or ()) or "placeholder"),
+        }
+        for _, job in jobs
+    ]

@@ -3,14 +3,17 @@ Each function is one short transaction; the rules it applies live in reelflow.co
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Literal
 
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import Engine
 
+from reelflow.adapters.db import renditions
 from reelflow.adapters.db.engine import db_errors, insert_for
 from reelflow.adapters.db.schema import URL_COLUMNS, Asset, Episode, Movie, PurgeItem, utcnow
 from reelflow.core.keys import s3_url
+from reelflow.core.ladder import Ladder
 from reelflow.core.manifest import Manifest
 from reelflow.core.models import AssetJob, Stored
 from reelflow.core.rules import after_failure, already_stored, replaced_object
@@ -21,11 +24,16 @@ _MANIFEST_FIELD = {"thumbnail": "thumbnail_url", "preview": "video_preview_url"}
 
 
 @db_errors
-def upsert_manifest(engine: Engine, manifest: Manifest) -> list[AssetJob]:
+def upsert_manifest(
+    engine: Engine, manifest: Manifest, ladder: Ladder | None = None
+) -> list[AssetJob]:
     """Create or update the movie and every episode at once; return the assets to import.
 
     Episodes that already point at a stored s3:// object keep it until a new object replaces
     it; the temporary URL is remembered in *_source_url either way.
+
+    With a `ladder`, a thumbnail stored from the same source gets `make`: the renditions whose
+    spec digest is missing or differs (none when all are current, so nothing is done).
     """
     now = utcnow()
     with engine.begin() as conn:
@@ -98,10 +106,23 @@ def upsert_manifest(engine: Engine, manifest: Manifest) -> list[AssetJob]:
                 select(Asset).join(Episode).where(Episode.movie_id == manifest.movie_id)
             )
         }
+        made: dict[int, dict[tuple[str, str], str]] = {}
+        if ladder is not None:
+            made = renditions.digests_of(
+                conn,
+                [
+                    row.id
+                    for row in existing.values()
+                    if row.kind == "thumbnail" and row.status == "stored"
+                ],
+            )
     jobs = []
     for number, kind, url in wanted:
         row = existing.get((ids[number], kind))
         known = row is not None and already_stored(row.status, row.source_url, url)
+        make: tuple[tuple[str, str], ...] | None = None
+        if known and row is not None and ladder is not None and kind == "thumbnail":
+            make = tuple(spec.ident for spec in ladder.stale(made.get(row.id, {})))
         jobs.append(
             AssetJob(
                 episode_id=ids[number],
@@ -113,21 +134,48 @@ def upsert_manifest(engine: Engine, manifest: Manifest) -> list[AssetJob]:
                 known_key=row.key if known and row else None,
                 known_sha256=row.sha256 if known and row else None,
                 known_source_sha256=row.source_sha256 if row is not None else None,
+                make=make,
             )
         )
     return jobs
 
 
 @db_errors
-def record_stored(engine: Engine, stored: Stored, attempts: int) -> None:
+def record_stored(
+    engine: Engine,
+    stored: Stored,
+    attempts: int,
+    ladder: Collection[tuple[str, str]] | None = None,
+) -> None:
     """Mark the asset stored and point the episode at it, in one transaction.
 
     If the asset used to live under another key (say .jpg, now .webp), that key is queued for
     purge in the same transaction, so it can never be forgotten.
+
+    A thumbnail's renditions (uploaded before this is called) are recorded in the same
+    transaction, with its placeholder; renditions of rungs no longer in `ladder` ((rung,
+    format) of the current ladder) are dropped and their objects queued for purge. A partial
+    rendering (only some rungs made) records those renditions and leaves the asset's object.
     """
     prepared, job = stored.prepared, stored.prepared.job
     current_col, _ = URL_COLUMNS[job.kind]
     now = utcnow()
+    if prepared.partial:
+        with engine.begin() as conn:
+            asset_id = conn.execute(
+                select(Asset.id)
+                .where(Asset.episode_id == job.episode_id, Asset.kind == job.kind)
+                .with_for_update()
+            ).scalar()
+            if asset_id is None:  # the movie was deleted meanwhile: its purge has the keys
+                return
+            renditions.upsert_renditions(
+                conn, asset_id, stored.renditions, prepared.source_sha256, ladder
+            )
+            if prepared.placeholder is not None:
+                renditions.set_placeholder(conn, asset_id, prepared.placeholder)
+            conn.execute(update(Asset).where(Asset.id == asset_id).values(updated_at=now))
+        return
     with engine.begin() as conn:
         previous = conn.execute(
             select(Asset.bucket, Asset.key).where(
@@ -175,6 +223,15 @@ def record_stored(engine: Engine, stored: Stored, attempts: int) -> None:
                     **{**values, "attempts": attempts},
                 )
             )
+        if stored.renditions:
+            asset_id = conn.execute(
+                select(Asset.id).where(Asset.episode_id == job.episode_id, Asset.kind == job.kind)
+            ).scalar_one()
+            renditions.upsert_renditions(
+                conn, asset_id, stored.renditions, prepared.source_sha256, ladder
+            )
+            if prepared.placeholder is not None:
+                renditions.set_placeholder(conn, asset_id, prepared.placeholder)
         conn.execute(
             update(Episode)
             .where(Episode.id == job.episode_id)
@@ -193,7 +250,7 @@ def record_failed(
     error: str,
     attempts: int,
     *,
-    run: Literal["import", "backfill"] = "import",
+    run: Literal["import", "backfill", "renditions"] = "import",
     retryable: bool = False,
     max_failures: int = 1,
 ) -> str:
