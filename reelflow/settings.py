@@ -283,8 +283,9 @@ class Settings(BaseSettings):
     cache_control: str = Field(
         default="max-age=31536000",
         alias="REELFLOW_CACHE_CONTROL",
-        description="Cache-Control stored on every object (keys are stable per episode: purge a "
-        "CDN after a replacement)",
+        description="Cache-Control stored on every object (a thumbnail's keys carry a content "
+        "version, so a new source gets new keys; a preview's key is stable per episode: purge "
+        "a CDN after replacing one)",
     )
     s3_connect_timeout: float = Field(
         default=5.0,

@@ -249,8 +249,6 @@ def test_throttled_then_served(origin: Origin, client: httpx.Client) -> None:
     assert origin.requests("/a") == 3
 
 
-
-
 # --- broken connections and bodies ------------------------------------------------------------
 
 

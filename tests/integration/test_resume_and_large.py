@@ -66,7 +66,7 @@ def test_killed_run_is_completed_by_the_next_one(env, tmp_path):
     episodes, assets = db_state("mv-killed")
     assert len(episodes) == 6 and len(assets) == 12
     assert all(a.status == "stored" for a in assets.values())
-    assert len(objects("episode-")) == 12
+    assert len(objects("episode-")) == 6 * 3 + 6, "three rungs per thumbnail, and the previews"
 
 
 def _thumb(n: int) -> tuple[bytes, str]:

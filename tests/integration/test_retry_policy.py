@@ -112,9 +112,7 @@ def test_each_task_retries_transient_errors_only(name, fast_policy):
 
     @flow(name=f"retry-policy-{name}")
     def run_probes() -> list[bool]:
-        return [
-            probe_for(row.id, row.values[0])(return_state=True).is_failed() for row in ERRORS
-        ]
+        return [probe_for(row.id, row.values[0])(return_state=True).is_failed() for row in ERRORS]
 
     assert all(run_probes())
     expected = {row.id: row.values[1] for row in ERRORS}

@@ -31,7 +31,7 @@ def test_per_asset_runs_store_everything_and_rerun_is_idempotent(per_asset):
         assert origin.requests() == 0
     assert state.is_completed() and again.is_completed()
     assert (first.stored, first.uploaded, second.skipped, second.uploaded) == (6, 6, 6, 0)
-    assert len(objects("episode-")) == 6
+    assert len(objects("episode-")) == 3 * 3 + 3, "three rungs per thumbnail, and the previews"
 
 
 def test_per_asset_partial_failure_names_the_step(per_asset):
@@ -64,7 +64,7 @@ def test_failed_upload_is_retried_without_downloading_again(per_asset, monkeypat
     finally:
         proxy.shutdown()
     assert state.is_completed(), state.message
-    assert summary.stored == 2 and proxy.puts == 4
+    assert summary.stored == 2 and proxy.puts == 2 + 3 + 1, "2 refused, 3 rungs, 1 preview"
     assert downloads == 2, "each asset was downloaded once although its upload was retried"
     _, assets = db_state("mv-resume")
     assert sum(a.attempts for a in assets.values()) == 4

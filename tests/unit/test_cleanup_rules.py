@@ -223,8 +223,6 @@ def test_census_keeps_counts_and_a_bounded_sample():
     )
 
 
-
-
 @pytest.mark.parametrize(
     ("key", "movie"),
     [(THUMB, "m1"), (PREVIEW, "m1"), ("episode-thumbnails/m1/readme.txt", None), ("m1", None)],

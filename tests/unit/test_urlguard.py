@@ -246,7 +246,7 @@ BLOCKED_ADDRESSES = [
     ("::ffff:127.0.0.1", "ipv4-mapped 127.0.0.1: loopback"),
     ("::ffff:10.0.0.1", "ipv4-mapped 10.0.0.1: private-use"),
     ("::ffff:169.254.169.254", "ipv4-mapped 169.254.169.254: link local"),
-    ("::ffff:0.0.0.0", "ipv4-mapped 0.0.0.0: \"this host"),
+    ("::ffff:0.0.0.0", 'ipv4-mapped 0.0.0.0: "this host'),
     ("::127.0.0.1", "ipv4-compatible 127.0.0.1: loopback"),
     ("::10.0.0.1", "ipv4-compatible 10.0.0.1: private-use"),
     ("::8.8.8.8", "ipv4-compatible (deprecated)"),
@@ -345,8 +345,11 @@ def _teredo(client: str) -> str:
     obfuscated = int(ipaddress.IPv4Address(client)) ^ 0xFFFFFFFF
     return str(
         ipaddress.IPv6Address(
-            (0x20010000 << 96) | (int(ipaddress.IPv4Address("65.54.227.120")) << 64)
-            | (0x8000 << 48) | (0x63BF << 32) | obfuscated
+            (0x20010000 << 96)
+            | (int(ipaddress.IPv4Address("65.54.227.120")) << 64)
+            | (0x8000 << 48)
+            | (0x63BF << 32)
+            | obfuscated
         )
     )
 
