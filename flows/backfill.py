@@ -57,6 +57,7 @@ def _publish(report: TransferReport) -> None:
         "Backfill" + (" (dry run)" if report.dry_run else ""),
         report.headline(),
         [report.counts()],
+        report.rung_rows(),
         table_key="backfill-report",
         table=report.lines,
     )

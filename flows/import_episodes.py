@@ -109,6 +109,7 @@ def import_episodes(
         f"Import of movie {manifest.movie_id}",
         report.headline(),
         [report.counts()],
+        report.rung_rows(),
         table_key=artifact_key("import-report", manifest.movie_id),
         table=report.lines,
     )

@@ -103,9 +103,7 @@ def transfer_assets(
         progress.advance(outcome)
     # A known object that is gone or differs is made again whole, every rendition with it.
     todo = [
-        replace(job, make=None) if job in verified else job
-        for job in jobs
-        if not verified.get(job)
+        replace(job, make=None) if job in verified else job for job in jobs if not verified.get(job)
     ]
 
     spool = Path(tempfile.mkdtemp(prefix="reelflow-", dir=settings.spool_dir))

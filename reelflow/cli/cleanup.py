@@ -22,6 +22,7 @@ from reelflow.cli.common import (
     human,
     one_line_errors,
     out,
+    print_rungs,
     progress_bar,
     quiet_throwaway_server,
     require_schema,
@@ -295,6 +296,7 @@ def backfill_command(
                     line.movie_id, str(line.episode), line.kind, line.status, line.error or ""
                 )
             out.print(table)
+        print_rungs(report.rung_rows())
         out.print(report.headline(), highlight=False)
     raise typer.Exit(0 if report.ok else 1)
 

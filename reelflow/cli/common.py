@@ -35,6 +35,7 @@ __all__ = [
     "one_line_errors",
     "out",
     "prefect_startup_error",
+    "print_rungs",
     "progress_bar",
     "quiet_throwaway_server",
     "require_schema",
@@ -189,3 +190,15 @@ def counts_table(title: str, counts: dict[str, Any]) -> Table:
 
 
 human = human_size  # the one size formatter (reelflow.core.units), under its CLI name
+
+
+def print_rungs(rows: list[dict[str, Any]]) -> None:
+    """The renditions a run made, per rung: how many, bytes in and stored."""
+    if not rows:
+        return
+    table = Table(title="renditions made", show_lines=False)
+    for column in rows[0]:
+        table.add_column(column, no_wrap=True, justify="left" if column == "rung" else "right")
+    for row in rows:
+        table.add_row(*(str(value) for value in row.values()))
+    out.print(table)

@@ -20,6 +20,7 @@ from reelflow.cli.common import (
     human,
     one_line_errors,
     out,
+    print_rungs,
     progress_bar,
     quiet_throwaway_server,
     require_schema,
@@ -86,6 +87,7 @@ def print_summary(report: Any) -> None:
             line.error or line.key or "",
         )
     out.print(table)
+    print_rungs(report.rung_rows())
     out.print(report.headline(), highlight=False)
 
 

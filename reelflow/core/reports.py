@@ -27,6 +27,7 @@ __all__ = [
     "CategoryLine",
     "PurgeFailure",
     "PurgeReport",
+    "RungTotal",
     "SweepReport",
     "TransferReport",
     "Verdict",
@@ -36,6 +37,7 @@ __all__ = [
     "attention_first",
     "markdown",
     "run_verdict",
+    "rung_totals",
     "sweep_report",
     "transfer_report",
 ]
@@ -99,6 +101,40 @@ class AssetLine(BaseModel):
     bytes: int | None = None
 
 
+class RungTotal(BaseModel):
+    """One rung of the ladder in one format, over the thumbnails a run made it for: how many,
+    the bytes of their sources (in) and of the renditions (stored)."""
+
+    rung: str
+    format: str
+    count: int = 0
+    source_bytes: int = 0
+    bytes: int = 0
+
+    @property
+    def percent_saved(self) -> float:
+        if not self.source_bytes:
+            return 0.0
+        return 100.0 * (1 - self.bytes / self.source_bytes)
+
+
+def rung_totals(outcomes: Sequence[AssetOutcome]) -> list[RungTotal]:
+    """Per (rung, format), in ladder order as first met: the renditions stored this run."""
+    totals: dict[tuple[str, str], RungTotal] = {}
+    for outcome in outcomes:
+        if outcome.status != "stored":
+            continue
+        for rendition in outcome.renditions:
+            file = rendition.file
+            total = totals.setdefault(
+                (file.rung, file.format), RungTotal(rung=file.rung, format=file.format)
+            )
+            total.count += 1
+            total.source_bytes += outcome.source_bytes or 0
+            total.bytes += file.bytes
+    return list(totals.values())
+
+
 class TransferReport(BaseModel):
     """What an import (one movie's manifest) or a backfill (claimed assets) did."""
 
@@ -124,10 +160,26 @@ class TransferReport(BaseModel):
     bucket: str = ""
     seconds: float = 0.0
     lines: list[AssetLine] = Field(default_factory=list)
+    # Thumbnails' renditions made this run, per rung and format.
+    rungs: list[RungTotal] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         return self.failed == 0 and self.abandoned == 0
+
+    def rung_rows(self) -> list[dict[str, Any]]:
+        """The per-rung table: renditions, bytes in (their sources), bytes stored, saved."""
+        return [
+            {
+                "rung": total.rung,
+                "format": total.format,
+                "renditions": total.count,
+                "in": human_size(total.source_bytes),
+                "stored": human_size(total.bytes),
+                "saved": f"{total.percent_saved:.1f}%",
+            }
+            for total in self.rungs
+        ]
 
     @property
     def verdict(self) -> Verdict:
@@ -239,13 +291,17 @@ def transfer_report(
         abandoned=counts["abandoned"],
         uploaded=sum(1 for o in outcomes if o.uploaded),
         source_bytes=sum(o.source_bytes or 0 for o in moved),
-        stored_bytes=sum(o.bytes or 0 for o in moved),
+        # Every object stored: a thumbnail's renditions (all of them), a preview's file.
+        stored_bytes=sum(
+            sum(r.file.bytes for r in o.renditions) if o.renditions else o.bytes or 0 for o in moved
+        ),
         batches=batches,
         unrecorded=unrecorded,
         unrecorded_reason=unrecorded_reason,
         bucket=bucket,
         seconds=round(seconds, 3),
         lines=[_line(o) for o in by_asset],
+        rungs=rung_totals(outcomes),
     )
 
 

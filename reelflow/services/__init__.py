@@ -1,11 +1,11 @@
 """reelflow as a library, for apps: the few calls an app makes, and the settings.
 
-    asset_urls(keys)           input -> URL for a page of s3:// keys (presigned, cached) or
-                               temporary http(s) URLs (passed through)
-    invalidate(keys)           drop cached URLs of replaced or deleted objects
-    delete_movie(id, launcher) delete a movie's rows and purge its objects (PurgeLauncher)
-    get_settings(), Settings   the one settings class (environment / .env)
-    reset()                    forget settings, close clients and caches (tests, reconfiguring)
+asset_urls(keys)           input -> URL for a page of s3:// keys (presigned, cached) or
+                           temporary http(s) URLs (passed through)
+invalidate(keys)           drop cached URLs of replaced or deleted objects
+delete_movie(id, launcher) delete a movie's rows and purge its objects (PurgeLauncher)
+get_settings(), Settings   the one settings class (environment / .env)
+reset()                    forget settings, close clients and caches (tests, reconfiguring)
 """
 
 from __future__ import annotations
