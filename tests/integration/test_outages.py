@@ -8,6 +8,7 @@ outage: here every asset waits for the dependency instead (reelflow.core.outage)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from urllib.parse import urlsplit
 
@@ -47,6 +48,14 @@ def _assert_all_stored(movie_id: str, summary, outage: Outage) -> None:
     assert max(a.attempts for a in assets.values()) <= 4, "retries never exceed the policy"
 
 
+def _whole_assets_in_s3() -> int:
+    """Previews in S3, and thumbnails with every rung of the default ladder in S3."""
+    keys = objects("episode-")
+    rungs = Counter(key.split("_thumb-")[0] for key in keys if "_thumb-" in key)
+    previews = sum(1 for key in keys if key.startswith("episode-previews/"))
+    return previews + sum(1 for count in rungs.values() if count == 3)
+
+
 def test_a_60s_s3_outage_mid_run_fails_no_asset(env, monkeypatch):
     moto = urlsplit(env["S3_ENDPOINT"])
     with TcpRelay((moto.hostname, moto.port)) as relay, Origin() as origin:
@@ -56,7 +65,7 @@ def test_a_60s_s3_outage_mid_run_fails_no_asset(env, monkeypatch):
         stored_at_start: list[int] = []
 
         def go_down() -> None:
-            stored_at_start.append(len(objects("episode-")))
+            stored_at_start.append(_whole_assets_in_s3())
             relay.down()
 
         outage = Outage(lambda: origin.requests() >= 16, go_down, relay.up, OUTAGE_SECONDS)
@@ -179,7 +188,7 @@ def test_the_database_down_at_the_end_still_gives_the_summary_and_the_next_run_a
         for line in report.lines:
             if line.status == "failed":
                 assert "connection refused" in (line.error or "").lower(), line.error
-        in_s3 = len(objects("episode-"))
+        in_s3 = _whole_assets_in_s3()
 
         own_postgres.start()
         reset()
