@@ -200,3 +200,147 @@ def test_0004_indexes_the_sweeps_url_lookups_with_data_in_place(backend, tmp_pat
     else:
         with fresh_database(pg_admin) as url:
             run(url)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_0007_turns_every_stored_thumbnail_into_its_large_rendition(backend, tmp_path, pg_admin):
+    """Existing data: two stored thumbnails (a WebP, an original kept as JPEG), a failed one
+    and a stored preview. Each stored thumbnail becomes exactly one current `large` rendition
+    under its own key; nothing else gets one; URLs are unchanged; down and up again works."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from reelflow.core.ladder import LEGACY_LARGE, spec_digest
+    from reelflow.settings import Settings
+
+    now = "CURRENT_TIMESTAMP"
+    thumbs = {
+        1: ("stored", "episode-thumbnails/m/ep1_thumb.webp", "image/webp", 1280, 720, 90_000),
+        2: ("stored", "episode-thumbnails/m/ep2_thumb.jpg", "image/jpeg", 640, 360, 30_000),
+        3: ("failed", None, None, None, None, None),
+    }
+
+    def run(url: str) -> None:
+        engine = make_engine(url)
+        try:
+            migrate.upgrade(engine, "0006")
+            with engine.begin() as conn:
+                conn.execute(
+                    text(
+                        f"INSERT INTO movies (id, title, created_at, updated_at) "
+                        f"VALUES ('m', '', {now}, {now})"
+                    )
+                )
+                for n, (status, key, ctype, width, height, size) in thumbs.items():
+                    url_value = f"s3://bk/{key}" if key else f"https://cdn.example/{n}.jpg"
+                    conn.execute(
+                        text(
+                            "INSERT INTO episodes (movie_id, number, title, thumbnail_url, "
+                            "video_preview_url, created_at, updated_at) VALUES ('m', :n, '', "
+                            f":url, :preview, {now}, {now})"
+                        ),
+                        {
+                            "n": n,
+                            "url": url_value,
+                            "preview": f"s3://bk/episode-previews/m/ep{n}_preview.webm",
+                        },
+                    )
+                    conn.execute(
+                        text(
+                            "INSERT INTO assets (episode_id, kind, status, bucket, key, "
+                            "content_type, bytes, width, height, sha256, source_sha256, "
+                            f"attempts, created_at, updated_at, stored_at) SELECT id, "
+                            "'thumbnail', :status, :bucket, :key, :ctype, :size, :w, :h, :sha, "
+                            f":src, 1, {now}, {now}, {now} FROM episodes WHERE number = :n"
+                        ),
+                        {
+                            "status": status,
+                            "bucket": "bk" if key else None,
+                            "key": key,
+                            "ctype": ctype,
+                            "size": size,
+                            "w": width,
+                            "h": height,
+                            "sha": f"{n}" * 64 if key else None,
+                            "src": f"{n + 5}" * 64,
+                            "n": n,
+                        },
+                    )
+                    conn.execute(
+                        text(
+                            "INSERT INTO assets (episode_id, kind, status, bucket, key, "
+                            f"attempts, created_at, updated_at) SELECT id, 'preview', 'stored', "
+                            f"'bk', :key, 1, {now}, {now} FROM episodes WHERE number = :n"
+                        ),
+                        {"key": f"episode-previews/m/ep{n}_preview.webm", "n": n},
+                    )
+            before = _urls(engine)
+
+            migrate.upgrade(engine)
+            rows = _renditions(engine)
+            digest = spec_digest(*LEGACY_LARGE)
+            assert digest == Settings().image_ladder().digests()[("large", "webp")], (
+                "the default large rung is the former fixed size: not made again"
+            )
+            assert rows == [
+                (
+                    n,
+                    "large",
+                    "webp",
+                    "bk",
+                    key,
+                    ctype,
+                    width,
+                    height,
+                    size,
+                    f"{n}" * 64,
+                    digest,
+                    f"{n + 5}" * 64,
+                )
+                for n, (status, key, ctype, width, height, size) in thumbs.items()
+                if status == "stored"
+            ]
+            assert _urls(engine) == before, "every URL an app holds stays valid"
+
+            cfg = migrate.alembic_config(engine.url.render_as_string(hide_password=False))
+            with engine.begin() as conn:
+                cfg.attributes["connection"] = conn
+                command.downgrade(cfg, "0006")
+            assert "renditions" not in inspect(engine).get_table_names()
+            assert "thumbhash" not in {c["name"] for c in inspect(engine).get_columns("assets")}
+            migrate.upgrade(engine)
+            assert _renditions(engine) == rows, "upgrading again gives the same rows"
+        finally:
+            engine.dispose()
+
+    if backend == "sqlite":
+        run(f"sqlite:///{tmp_path / 'r.db'}")
+    else:
+        with fresh_database(pg_admin) as url:
+            run(url)
+
+
+def _urls(engine):
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(
+            text("SELECT number, thumbnail_url, video_preview_url FROM episodes ORDER BY number")
+        ).all()
+
+
+def _renditions(engine):
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                text(
+                    "SELECT e.number, r.rung, r.format, r.bucket, r.key, r.content_type, "
+                    "r.width, r.height, r.bytes, r.sha256, r.spec_digest, r.source_sha256 "
+                    "FROM renditions r JOIN assets a ON a.id = r.asset_id "
+                    "JOIN episodes e ON e.id = a.episode_id ORDER BY e.number"
+                )
+            )
+        ]
