@@ -35,15 +35,18 @@ import io
 import math
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
+from numpy.typing import NDArray
 from PIL import Image
 
 from reelflow.core.errors import TooLarge, UnsupportedMedia
-from reelflow.core.ladder import RungSpec
+from reelflow.core.image_header import declared_size
+from reelflow.core.ladder import Rung, RungSpec
 from reelflow.core.media import SNIFF_BYTES, expect_kind
-from reelflow.core.placeholder import Placeholder
+from reelflow.core.placeholder import Placeholder, placeholder_of
 
 __all__ = [
     "DECODE_BYTES_PER_PIXEL",
@@ -153,7 +156,8 @@ class ImagePolicy:
     method: int = 4  # libwebp effort, 0 (fast) .. 6 (small)
     resampler: Literal["auto", "pillow"] = "auto"
     max_decode_bytes: int = 256 * 2**20  # estimated peak memory of one call
-    max_icc_bytes: int = 32 * 1024  # larger ICC profiles are applied (to sRGB) and dropped
+    max_icc_bytes: int = 32 * 1024  # kept for settings compatibility; every profile is applied
+    avif_speed: int = 8  # libavif effort, 0 (slow, small) .. 10 (fast)
 
     def __post_init__(self) -> None:
         if self.max_width < 1 or self.max_height < 1:
@@ -164,6 +168,8 @@ class ImagePolicy:
             raise ValueError("max_pixels must be at least 1")
         if not 0 <= self.method <= 6:
             raise ValueError("method must be within 0..6")
+        if not 0 <= self.avif_speed <= 10:
+            raise ValueError("avif_speed must be within 0..10")
         if self.resampler not in ("auto", "pillow"):
             raise ValueError("resampler must be 'auto' or 'pillow'")
         if self.max_decode_bytes < 1 or self.max_icc_bytes < 0:
@@ -223,33 +229,58 @@ def _upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
     return (size[1], size[0]) if orientation in (5, 6, 7, 8) else size
 
 
-def _resizable(im: Image.Image) -> Image.Image:
-    """A mode that resizes well: palettes and bilevel images become RGB(A) before resampling."""
+def _sixteen_to_eight(values: NDArray[Any], mode: str) -> NDArray[np.uint8]:
+    """16-bit (and 32-bit integer or float) grey to 8 bits by its nominal range, not its
+    extrema: 16-bit data keeps its top byte (v >> 8), so a dark image stays dark."""
+    if mode.startswith("I;16"):
+        return (values.astype(np.uint32) >> 8).astype(np.uint8)
+    if mode == "F":
+        high = float(values.max()) if values.size else 0.0
+        scaled = values * 255.0 if high <= 1.0 else values
+        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+    high = int(values.max()) if values.size else 0  # mode I: 32-bit signed
+    wide = values.astype(np.int64)
+    if high <= 255:
+        out: NDArray[np.uint8] = np.clip(wide, 0, 255).astype(np.uint8)
+    elif high <= 65535:
+        out = (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)
+    else:
+        out = np.clip(wide / (high / 255.0), 0, 255).astype(np.uint8)
+    return out
+
+
+def _normalize(im: Image.Image) -> Image.Image:
+    """The decoded frame as 8-bit L, LA, RGB or RGBA, keeping alpha wherever the source has
+    it: an alpha channel, a palette's transparency, or a tRNS colour key (L, RGB, 1, I;16)."""
     mode = im.mode
-    if mode in ("RGB", "RGBA", "L", "LA"):
+    key = im.info.get("transparency")
+    if mode in ("RGBA", "LA"):
         return im
-    if mode in ("P", "PA", "1"):
+    if mode in ("RGB", "L", "1"):
+        if key is not None:  # tRNS: Pillow turns the colour key into alpha
+            return im.convert("RGBA" if mode == "RGB" else "LA")
+        return im.convert("L") if mode == "1" else im
+    if mode in ("P", "PA"):
         return im.convert("RGBA" if im.has_transparency_data else "RGB")
     if mode in ("RGBa", "La"):
         return im.convert("RGBA" if mode == "RGBa" else "LA")
     if mode.startswith("I") or mode == "F":
-        # 16/32-bit grey or float: scale into 0..255 instead of clipping everything to white.
-        wide = im if mode in ("I", "F") else im.convert("I")
-        low, high = wide.getextrema()
-        assert isinstance(high, (int, float))
-        if mode == "F" and high <= 1.0:
-            factor = 255.0
-        elif high > 65535:
-            factor = 255.0 / high
-        elif high > 255:
-            factor = 1 / 256
-        else:
-            factor = 1.0
-        return wide.point(lambda v: v * factor).convert("L")
-    return im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, RGBX, ...
+        values = np.asarray(im)
+        grey = Image.fromarray(_sixteen_to_eight(values, mode), "L")
+        if isinstance(key, int) and not isinstance(key, bool):
+            alpha = np.where(values == key, 0, 255).astype(np.uint8)
+            return Image.merge("LA", (grey, Image.fromarray(alpha, "L")))
+        return grey
+    if mode == "CMYK":
+        icc = im.info.get("icc_profile")
+        if icc:
+            converted = _to_srgb(im, icc, "RGB")
+            if converted is not None:
+                return converted
+        return im.convert("RGB")
+    return im.convert("RGB")  # YCbCr, LAB, HSV, RGBX, ...
 
 
-@functools.cache
 @functools.cache
 def _pyvips() -> Any | None:
     """The pyvips module if it and libvips load (pyvips + pyvips-binary), else None.
@@ -316,12 +347,6 @@ def resampler_in_use(policy: ImagePolicy = ImagePolicy()) -> str:
     return "libvips " + ".".join(str(vips.version(i)) for i in range(3))
 
 
-def _webp_ready(im: Image.Image) -> Image.Image:
-    if im.mode in ("RGB", "RGBA"):
-        return im
-    return im.convert("RGBA" if "A" in im.mode else "RGB")
-
-
 def decode_estimate(
     pillow_format: str, mode: str, size: tuple[int, int], policy: ImagePolicy
 ) -> int:
@@ -354,141 +379,44 @@ def _decode_every_frame(im: Image.Image, policy: ImagePolicy) -> None:
         im.load()
 
 
-def _to_srgb(im: Image.Image, icc: bytes) -> Image.Image:
-    """`im`'s pixels converted from the `icc` profile to sRGB; unchanged if the profile is
-    unreadable (its pixels are then taken as sRGB, as browsers do)."""
+def _to_srgb(im: Image.Image, icc: bytes, output_mode: str | None = None) -> Image.Image | None:
+    """`im`'s pixels converted from the `icc` profile to sRGB; None if the profile cannot be
+    used (its pixels are then taken as sRGB, as browsers do)."""
     from PIL import ImageCms
 
     try:
         source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
         converted = ImageCms.profileToProfile(
-            im, source, ImageCms.createProfile("sRGB"), outputMode=im.mode
+            im, source, ImageCms.createProfile("sRGB"), outputMode=output_mode or im.mode
         )
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-        return im
-    return converted if isinstance(converted, Image.Image) else im
+        return None
+    return converted if isinstance(converted, Image.Image) else None
 
 
-def compress_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> CompressedImage:
-    """Fit `data` in the policy's box as WebP, or keep the original when that is better.
+def _is_srgb(icc: bytes) -> bool:
+    """True for an sRGB profile (most cameras embed one): converting would change nothing."""
+    from PIL import ImageCms
 
-    Raises UnsupportedMedia when `data` is not an image or does not decode completely, and
-    TooLarge when it has more pixels than `policy.max_pixels` (or Pillow's own
-    decompression-bomb limit) or would need more than `policy.max_decode_bytes` to decode.
-    """
-    original = expect_kind(data[:SNIFF_BYTES], "image")
-    size: tuple[int, int] | None = None
-
-    def keep(note: str) -> CompressedImage:
-        return CompressedImage(
-            data=data,
-            content_type=original.content_type,
-            ext=original.ext,
-            width=size[0] if size else None,
-            height=size[1] if size else None,
-            input_bytes=len(data),
-            output_bytes=len(data),
-            compressed=False,
-            note=note,
-        )
-
-    pillow_format = _PILLOW_FORMAT.get(original.ext, "")
-    Image.init()  # registers the plugins once; later calls return at once
-    if pillow_format not in Image.OPEN:
-        raise UnsupportedMedia(
-            f"{original.ext} images cannot be checked here (no decoder installed): "
-            "refused rather than stored unchecked"
-        )
-
-    notes: list[str] = []
     try:
-        with Image.open(io.BytesIO(data), formats=[pillow_format]) as im:
-            # Only the header has been read so far: check the caps before decoding pixels.
-            width, height = im.size
-            pixels = width * height
-            if pixels > policy.max_pixels:
-                raise TooLarge(
-                    f"image is {width}x{height} = {pixels} pixels, "
-                    f"over the cap of {policy.max_pixels}"
-                )
-            size = im.size
-            orientation = _orientation(im)  # may decode a PNG whose EXIF follows its pixels
-            size = _upright_size(im.size, orientation)
-            target = _upright_size(
-                _fit(*size, policy.max_width, policy.max_height), orientation
-            )  # in stored (pre-rotation) orientation
+        described = ImageCms.getProfileDescription(ImageCms.ImageCmsProfile(io.BytesIO(icc)))
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return False
+    return "srgb" in described.lower().replace(" ", "")
 
-            box: tuple[float, float, float, float] | None = None
-            if target != im.size:
-                # JPEG (and MPO) only: let libjpeg decode at 1/2, 1/4 or 1/8 scale while
-                # keeping at least 1.5x the target size. Other formats return None.
-                drafted = im.draft(
-                    im.mode,
-                    (math.ceil(target[0] * _DRAFT_FACTOR), math.ceil(target[1] * _DRAFT_FACTOR)),
-                )
-                if drafted is not None:
-                    box = drafted[1]
-            needed = decode_estimate(pillow_format, im.mode, im.size, policy)
-            if needed > policy.max_decode_bytes:
-                raise TooLarge(
-                    f"a {width}x{height} {im.mode} {original.ext} needs about "
-                    f"{needed / 2**20:.0f} MB to decode, over the limit of "
-                    f"{policy.max_decode_bytes / 2**20:.0f} MB (REELFLOW_MAX_DECODE_MB)"
-                )
-            im.load()  # the first frame; the others only if the original is kept
-            icc = im.info.get("icc_profile") if im.mode in ("RGB", "RGBA") else None
-            work = _resizable(im)
-            if target != work.size or box is not None:
-                work = _resize(work, target, box, policy)
-            if icc and len(icc) > policy.max_icc_bytes:
-                work = _to_srgb(work, icc)
-                notes.append(f"ICC profile of {len(icc)} bytes applied (sRGB) and dropped")
-                icc = None
-            if orientation != 1:
-                work = work.transpose(_TRANSPOSE[orientation])
-            work = _webp_ready(work)
 
-            out = io.BytesIO()
-            try:
-                work.save(
-                    out,
-                    "WEBP",
-                    quality=policy.quality,
-                    method=policy.method,
-                    icc_profile=icc or None,
-                )
-            except _DECODE_ERRORS as exc:
-                _decode_every_frame(im, policy)
-                return keep(f"webp encoding failed: {type(exc).__name__}: {exc}")
-            encoded = out.getvalue()
-            if len(encoded) >= len(data):
-                _decode_every_frame(im, policy)
-                return keep(f"webp larger than original ({len(encoded)} >= {len(data)} bytes)")
-    except _BOMBS as exc:
-        raise TooLarge(f"image refused as a decompression bomb: {exc}") from exc
-    except _DECODE_ERRORS as exc:
-        raise UnsupportedMedia(
-            f"{original.ext} image does not decode ({type(exc).__name__}: {exc})"
-        ) from None
-    return CompressedImage(
-        data=encoded,
-        content_type=_WEBP[0],
-        ext=_WEBP[1],
-        width=work.width,
-        height=work.height,
-        input_bytes=len(data),
-        output_bytes=len(encoded),
-        compressed=True,
-        note="; ".join(notes),
-    )
+def _web_ready(im: Image.Image) -> Image.Image:
+    if im.mode in ("RGB", "RGBA"):
+        return im
+    return im.convert("RGBA" if "A" in im.mode else "RGB")
 
 
 @dataclass(frozen=True)
 class Rendition:
     """One rung in one format: the bytes to store and what they are.
 
-    `kept_original` is True when `data` is the source itself (it fitted the box and the
-    format would not be smaller, or encoding failed); `note` says why."""
+    `kept_original` is True when `data` is the source itself (it fitted the box as it is and
+    the format would not be smaller, or encoding failed); `note` says why."""
 
     spec: RungSpec
     data: bytes
@@ -512,37 +440,245 @@ class Rendering:
     notes: tuple[str, ...] = ()
 
 
-def render_ladder(
-    data: bytes, specs: Sequence[RungSpec], policy: ImagePolicy = ImagePolicy()
-) -> Rendering:
-    """Every spec's rendition of `data` (largest first), and a placeholder.
+# Originals a browser shows as they are: the only ones ever kept instead of a rendition.
+_KEEPABLE = frozenset({"jpg", "png", "gif", "webp", "avif"})
+_AVIF = ("image/avif", "avif")
+# A smaller rung is resized from the rung above when that one is at least this many times
+# its size on both sides; SSIM then stays within 0.001 of resizing from the source
+# (tests/unit/test_render_ladder.py measures it), at a fraction of the pixels.
+DERIVE_FACTOR = 2.0
 
-    Raises what compress_image raises: UnsupportedMedia, TooLarge.
-    """
-    out = []
-    width = height = 0
-    for spec in specs:
-        one = compress_image(
-            data,
-            replace(
-                policy,
-                max_width=spec.rung.max_width,
-                max_height=spec.rung.max_height,
-                quality=spec.quality,
-            ),
+
+def _check_declared(data: bytes, ext: str, policy: ImagePolicy) -> None:
+    """Refuse on the header's own word, whatever a decoder would make of the body."""
+    declared = declared_size(data, ext)
+    if declared is None:
+        return
+    width, height = declared
+    if width * height > policy.max_pixels:
+        raise TooLarge(
+            f"image is {width}x{height} = {width * height} pixels, over the cap of "
+            f"{policy.max_pixels} (REELFLOW_MAX_IMAGE_PIXELS), as its {ext} header declares"
         )
-        assert one.width is not None and one.height is not None
-        out.append(
-            Rendition(
-                spec=spec,
-                data=one.data,
-                content_type=one.content_type,
-                ext=one.ext,
-                width=one.width,
-                height=one.height,
-                kept_original=not one.compressed,
-                note=one.note,
+
+
+def _encode(im: Image.Image, spec: RungSpec, policy: ImagePolicy) -> tuple[bytes, str, str]:
+    out = io.BytesIO()
+    if spec.format == "avif":
+        from PIL import features
+
+        if not features.check("avif"):
+            raise UnsupportedMedia(
+                "AVIF renditions were asked for (REELFLOW_AVIF) but this Pillow cannot "
+                "encode AVIF: install Pillow >= 11.3 or switch REELFLOW_AVIF off"
             )
+        im.save(out, "AVIF", quality=spec.quality, speed=policy.avif_speed)
+        return out.getvalue(), *_AVIF
+    im.save(out, "WEBP", quality=spec.quality, method=policy.method)
+    return out.getvalue(), *_WEBP
+
+
+def render_ladder(
+    data: bytes,
+    specs: Sequence[RungSpec],
+    policy: ImagePolicy = ImagePolicy(),
+    *,
+    placeholder: bool = True,
+) -> Rendering:
+    """Every spec's rendition of `data` (specs largest first, as Ladder.specs gives them),
+    from one decode, and a placeholder of the image.
+
+    Raises UnsupportedMedia when `data` is not an image or does not decode completely, and
+    TooLarge when its header declares (or its decoder finds) more than `policy.max_pixels`
+    pixels, or it would need more than `policy.max_decode_bytes` to decode.
+
+    Animated GIF, PNG and WebP sources give a still of their first frame.
+    """
+    original = expect_kind(data[:SNIFF_BYTES], "image")
+    pillow_format = _PILLOW_FORMAT.get(original.ext, "")
+    Image.init()  # registers the plugins once; later calls return at once
+    if pillow_format not in Image.OPEN:
+        raise UnsupportedMedia(
+            f"{original.ext} images cannot be checked here (no decoder installed): "
+            "refused rather than stored unchecked"
         )
-        width, height = max(width, one.width), max(height, one.height)
-    return Rendering(tuple(out), width, height, len(data), None)
+    _check_declared(data, original.ext, policy)
+    notes: list[str] = []
+    made: list[Rendition] = []
+    try:
+        with Image.open(io.BytesIO(data), formats=[pillow_format]) as im:
+            # Only the header has been read so far: check the caps before decoding pixels.
+            width, height = im.size
+            if width * height > policy.max_pixels:
+                raise TooLarge(
+                    f"image is {width}x{height} = {width * height} pixels, "
+                    f"over the cap of {policy.max_pixels} (REELFLOW_MAX_IMAGE_PIXELS)"
+                )
+            orientation = _orientation(im)  # may decode a PNG whose EXIF follows its pixels
+            upright = _upright_size(im.size, orientation)
+            boxes = list(dict.fromkeys((s.rung.max_width, s.rung.max_height) for s in specs))
+            targets = {box: _fit(*upright, *box) for box in boxes}
+            box: tuple[float, float, float, float] | None = None
+            if boxes:
+                largest = _upright_size(targets[boxes[0]], orientation)
+                if largest != im.size:
+                    # JPEG (and MPO) only: libjpeg decodes at 1/2, 1/4 or 1/8 scale while
+                    # keeping at least 1.5x the largest rung. Other formats return None.
+                    drafted = im.draft(
+                        im.mode,
+                        (
+                            math.ceil(largest[0] * _DRAFT_FACTOR),
+                            math.ceil(largest[1] * _DRAFT_FACTOR),
+                        ),
+                    )
+                    if drafted is not None:
+                        box = drafted[1]
+            needed = decode_estimate(pillow_format, im.mode, im.size, policy)
+            if needed > policy.max_decode_bytes:
+                raise TooLarge(
+                    f"a {width}x{height} {im.mode} {original.ext} needs about "
+                    f"{needed / 2**20:.0f} MB to decode, over the limit of "
+                    f"{policy.max_decode_bytes / 2**20:.0f} MB (REELFLOW_MAX_DECODE_MB)"
+                )
+            im.load()  # the first frame; the others only if the original is kept
+            if _orientation(im) != orientation:
+                # The decoder applied the orientation itself (Pillow's TIFF plugin does):
+                # the pixels are upright already, so nothing is turned twice.
+                orientation = 1
+                box = None
+            icc = im.info.get("icc_profile")
+            icc = icc if isinstance(icc, bytes) and icc else None
+            work = _normalize(im)
+            to_srgb = (
+                work.mode in ("RGB", "RGBA")
+                and im.mode != "CMYK"  # converted while normalizing
+                and icc is not None
+                and not _is_srgb(icc)
+            )
+
+            # Each rung's pixels, in stored orientation: resized from the rung above when that
+            # is at least DERIVE_FACTOR times larger, else from the decoded image.
+            pixels: dict[tuple[int, int], Image.Image] = {}
+            above: Image.Image | None = None
+            for rung_box in boxes:
+                target = _upright_size(targets[rung_box], orientation)
+                derive = above is not None and (
+                    above.width >= DERIVE_FACTOR * target[0]
+                    and above.height >= DERIVE_FACTOR * target[1]
+                )
+                if derive:
+                    assert above is not None
+                    small = _resize(above, target, None, policy)
+                else:
+                    small = work
+                    if target != work.size or box is not None:
+                        small = _resize(work, target, box, policy)
+                    if to_srgb and icc:
+                        converted = _to_srgb(small, icc)
+                        if converted is None:
+                            notes.append("ICC profile unreadable: pixels taken as sRGB")
+                        small = converted or small
+                pixels[rung_box] = small
+                above = small
+            if to_srgb:
+                notes.append(f"ICC profile of {len(icc or b'')} bytes applied (sRGB)")
+
+            for spec in specs:
+                rung_box = (spec.rung.max_width, spec.rung.max_height)
+                upright_pixels = pixels[rung_box]
+                if orientation != 1:
+                    upright_pixels = upright_pixels.transpose(_TRANSPOSE[orientation])
+                ready = _web_ready(upright_pixels)
+                as_is = (
+                    ready.size == upright
+                    and orientation == 1
+                    and not to_srgb
+                    and original.ext in _KEEPABLE
+                )
+                try:
+                    encoded, content_type, ext = _encode(ready, spec, policy)
+                except _DECODE_ERRORS as exc:
+                    if original.ext not in _KEEPABLE:
+                        raise UnsupportedMedia(
+                            f"{spec.format} encoding of a {original.ext} failed "
+                            f"({type(exc).__name__}: {exc}) and browsers cannot show the "
+                            "original"
+                        ) from None
+                    _decode_every_frame(im, policy)
+                    made.append(
+                        Rendition(
+                            spec,
+                            data,
+                            original.content_type,
+                            original.ext,
+                            *upright,
+                            kept_original=True,
+                            note=f"{spec.format} encoding failed: {type(exc).__name__}: {exc}",
+                        )
+                    )
+                    continue
+                if as_is and len(encoded) >= len(data):
+                    _decode_every_frame(im, policy)
+                    made.append(
+                        Rendition(
+                            spec,
+                            data,
+                            original.content_type,
+                            original.ext,
+                            *upright,
+                            kept_original=True,
+                            note=f"{spec.format} larger than original "
+                            f"({len(encoded)} >= {len(data)} bytes)",
+                        )
+                    )
+                    continue
+                made.append(Rendition(spec, encoded, content_type, ext, *ready.size))
+
+            found: Placeholder | None = None
+            if placeholder:
+                if pixels:
+                    smallest = pixels[boxes[-1]]
+                    if orientation != 1:
+                        smallest = smallest.transpose(_TRANSPOSE[orientation])
+                    found = placeholder_of(smallest)
+                else:
+                    found = placeholder_of(
+                        _upright(
+                            _resize(work, _fit(*work.size, 100, 100), None, policy), orientation
+                        )
+                    )
+    except _BOMBS as exc:
+        raise TooLarge(f"image refused as a decompression bomb: {exc}") from exc
+    except _DECODE_ERRORS as exc:
+        raise UnsupportedMedia(
+            f"{original.ext} image does not decode ({type(exc).__name__}: {exc})"
+        ) from None
+    return Rendering(tuple(made), upright[0], upright[1], len(data), found, tuple(notes))
+
+
+def _upright(im: Image.Image, orientation: int) -> Image.Image:
+    return im.transpose(_TRANSPOSE[orientation]) if orientation != 1 else im
+
+
+def compress_image(data: bytes, policy: ImagePolicy = ImagePolicy()) -> CompressedImage:
+    """One rendition: fit `data` in the policy's box as WebP, or keep the original when that
+    is better (render_ladder with a single rung, no placeholder).
+
+    Raises what render_ladder raises: UnsupportedMedia, TooLarge.
+    """
+    rung = Rung("image", policy.max_width, policy.max_height, max(1, policy.quality))
+    rendering = render_ladder(
+        data, [RungSpec(rung, "webp", policy.quality)], policy, placeholder=False
+    )
+    (one,) = rendering.renditions
+    return CompressedImage(
+        data=one.data,
+        content_type=one.content_type,
+        ext=one.ext,
+        width=one.width,
+        height=one.height,
+        input_bytes=len(data),
+        output_bytes=len(one.data),
+        compressed=not one.kept_original,
+        note=one.note or "; ".join(rendering.notes),
+    )

@@ -283,25 +283,61 @@ def test_heic_without_a_decoder_is_refused_not_stored_unchecked() -> None:
 # --- ICC profiles and decode memory -------------------------------------------------------
 
 
-def test_a_large_icc_profile_is_applied_and_dropped_a_small_one_carried() -> None:
+def _vips_profile(name: str) -> bytes:
+    """One of libvips' built-in ICC profiles ('p3', 'cmyk'), as bytes."""
+    import pyvips
+
+    black = pyvips.Image.black(4, 4, bands=3).copy(interpretation="srgb")
+    return bytes(black.icc_transform(name).get("icc-profile-data"))
+
+
+def test_every_icc_profile_is_applied_and_none_is_carried() -> None:
+    """Colours come out as sRGB, with no profile: a browser that ignores profiles, or a
+    CDN that strips them, shows the same picture."""
     from PIL import ImageCms
 
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
     picture = photo(640, 360)
-    small = compress_image(encode(picture, "PNG", icc_profile=srgb))
-    assert decode(small).info.get("icc_profile") == srgb
+    tagged = compress_image(encode(picture, "PNG", icc_profile=srgb))
+    assert "icc_profile" not in decode(tagged).info
+    assert psnr(decode(tagged), picture) > 30, "sRGB to sRGB changes nothing"
+
+    # Display P3: the same numbers mean more saturated colours; sRGB needs other numbers.
+    p3 = _vips_profile("p3")
+    red = Image.new("RGB", (64, 64), (255, 0, 0))
+    result = compress_image(encode(red, "PNG", icc_profile=p3))
+    assert "icc_profile" not in decode(result).info and "ICC profile of" in result.note
+    r, g, b = decode(result).convert("RGB").getpixel((32, 32))
+    assert r >= 250 and g <= 40 and b <= 40, "P3 red is clipped to sRGB's red"
+    mid = Image.new("RGB", (64, 64), (200, 120, 40))
+    expected = ImageCms.profileToProfile(
+        mid, ImageCms.ImageCmsProfile(io.BytesIO(p3)), ImageCms.createProfile("sRGB")
+    ).getpixel((0, 0))
+    found = decode(compress_image(encode(mid, "PNG", icc_profile=p3))).getpixel((32, 32))
+    assert max(abs(a - b) for a, b in zip(found, expected, strict=True)) <= 3
+    assert max(abs(a - b) for a, b in zip(found, (200, 120, 40), strict=True)) > 8
 
     # An sRGB profile grown to 8 MB by a blob lcms skips (JPEG carries it in APP2 markers).
     big_profile = struct.pack(">I", len(srgb) + 8 * 2**20) + srgb[4:]
     big_profile += random.Random(0).randbytes(8 * 2**20)
     data = encode(picture, "JPEG", quality=90, icc_profile=big_profile)
     assert len(data) > 8 * 2**20
-    result = compress_image(data)
-    assert result.compressed and result.output_bytes < 200_000
-    assert "icc_profile" not in decode(result).info
-    assert "ICC profile of" in result.note
-    # sRGB to sRGB: the conversion leaves the picture as it was.
-    assert psnr(decode(result), picture) > 30
+    big = compress_image(data)
+    assert big.compressed and big.output_bytes < 200_000
+    assert "icc_profile" not in decode(big).info
+    assert psnr(decode(big), picture) > 30
+
+
+def test_cmyk_is_converted_to_srgb_with_and_without_a_profile() -> None:
+    cmyk = Image.new("CMYK", (64, 64), (0, 255, 255, 0))  # red ink
+    plain = decode(compress_image(encode(cmyk, "JPEG", quality=95)))
+    with_profile = decode(
+        compress_image(encode(cmyk, "JPEG", quality=95, icc_profile=_vips_profile("cmyk")))
+    )
+    for image in (plain, with_profile):
+        assert image.mode == "RGB"
+        r, g, b = image.getpixel((32, 32))
+        assert r > 150 and g < 90 and b < 90, (r, g, b)
 
 
 @pytest.mark.parametrize(
