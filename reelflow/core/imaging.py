@@ -542,10 +542,13 @@ def render_ladder(
                 )
             im.load()  # the first frame; the others only if the original is kept
             if _orientation(im) != orientation:
-                # The decoder applied the orientation itself (Pillow's TIFF plugin does):
-                # the pixels are upright already, so nothing is turned twice.
+                # The decoder applied the orientation itself (Pillow's TIFF plugin does, and
+                # reports the upright size even before decoding): the pixels are upright
+                # already, so nothing is turned twice and the sizes are the decoded ones.
                 orientation = 1
                 box = None
+                upright = im.size
+                targets = {rung: _fit(*upright, *rung) for rung in boxes}
             icc = im.info.get("icc_profile")
             icc = icc if isinstance(icc, bytes) and icc else None
             work = _normalize(im)
