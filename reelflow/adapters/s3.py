@@ -357,6 +357,8 @@ def delete_keys(client: Any, bucket: str, keys: Sequence[str]) -> DeleteOutcome:
             Bucket=bucket,
             Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
         )
+    # A key that is not there (some S3-compatible stores say NoSuchKey where S3 says
+    # nothing) is what a purge wants: deleted, not failed (Rails #50583 stopped there).
     failures = tuple(
         KeyFailure(
             key=str(error.get("Key", "")),
@@ -364,6 +366,7 @@ def delete_keys(client: Any, bucket: str, keys: Sequence[str]) -> DeleteOutcome:
             message=str(error.get("Message", "")),
         )
         for error in response.get("Errors", ())
+        if error.get("Code") != "NoSuchKey"
     )
     failed = {failure.key for failure in failures}
     return DeleteOutcome(

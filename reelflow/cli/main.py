@@ -147,6 +147,7 @@ def demo_command(
         quiet_throwaway_server()
         _state, report = run_import(manifest, show_progress=True)
     print_summary(report)
+    demo.renditions(out)
     demo.report(report.uploaded, out)
     raise typer.Exit(0 if report.ok else 1)
 

@@ -17,29 +17,11 @@ __all__ = ["register"]
 _KINDS = (("thumbnail", "thumbnail_url"), ("preview", "video_preview_url"))
 
 
-def _origin(value: str | None) -> str:
-    if not value:
-        return "none"
-    return "stored" if value.startswith("s3://") else "temporary"
-
-
 def episode_urls(movie_id: str) -> list[dict[str, Any]]:
     """Each episode of the movie with the URLs an app would render (through the cache)."""
-    from reelflow.adapters.db import catalog
-    from reelflow.services import resources, urls
+    from reelflow.services import urls
 
-    episodes = catalog.movie_episode_urls(resources.engine(), movie_id)
-    held = [getattr(e, column) for e in episodes for _, column in _KINDS if getattr(e, column)]
-    resolved = urls.asset_urls(held) if held else {}
-    rows = []
-    for episode in episodes:
-        row: dict[str, Any] = {"episode": episode.number, "title": episode.title}
-        for kind, column in _KINDS:
-            value = getattr(episode, column)
-            row[column] = resolved.get(value) if value else None
-            row[f"{kind}_from"] = _origin(value)
-        rows.append(row)
-    return rows
+    return urls.episode_media(movie_id)
 
 
 def _print_table(movie_id: str, rows: list[dict[str, Any]]) -> None:
@@ -47,6 +29,7 @@ def _print_table(movie_id: str, rows: list[dict[str, Any]]) -> None:
     table.add_column("ep", justify="right")
     table.add_column("asset")
     table.add_column("from")
+    table.add_column("size", justify="right")
     table.add_column("url", overflow="fold")
     for row in rows:
         for kind, column in _KINDS:
@@ -56,8 +39,28 @@ def _print_table(movie_id: str, rows: list[dict[str, Any]]) -> None:
                 str(row["episode"]),
                 kind,
                 f"[{style}]{origin}[/]" if style else origin,
+                "",
                 row[column] or "",
             )
+            if kind != "thumbnail":
+                continue
+            for item in row["renditions"]:
+                table.add_row(
+                    "",
+                    f"  {item['rung']} {item['format']}",
+                    "",
+                    f"{item['width']}x{item['height']}",
+                    item["url"] or "",
+                )
+            if row["placeholder"]:
+                placeholder = row["placeholder"]
+                table.add_row(
+                    "",
+                    "  placeholder",
+                    "",
+                    f"[on {placeholder['color']}]    [/] {placeholder['color']}",
+                    placeholder["thumbhash"],
+                )
     out.print(table)
 
 

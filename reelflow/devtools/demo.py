@@ -173,6 +173,34 @@ def sandbox(episodes: int = 10, console: Console | None = None) -> Iterator[Mani
         origin.__exit__(None, None, None)
 
 
+def renditions(console: Console) -> None:
+    """Each thumbnail as an app gets it: its rungs (size, format) and its placeholder."""
+    from rich.table import Table
+
+    from reelflow.services.urls import episode_media
+
+    rows = episode_media(MOVIE_ID)
+    names = [item["rung"] for item in rows[0]["renditions"]] if rows else []
+    table = Table(title=f"what an app gets: `reelflow urls {MOVIE_ID}`")
+    table.add_column("ep", justify="right")
+    table.add_column(" ".join(names) or "renditions", no_wrap=True)
+    table.add_column("placeholder: colour, ThumbHash", no_wrap=True)
+    for row in rows:
+        rungs = " ".join(
+            f"{item['width']}x{item['height']}"
+            + ("" if item["format"] == "webp" else f"({item['format']})")
+            for item in row["renditions"]
+        )
+        placeholder = row["placeholder"]
+        shown = (
+            f"[on {placeholder['color']}]  [/] {placeholder['color']} {placeholder['thumbhash']}"
+            if placeholder
+            else "none"
+        )
+        table.add_row(str(row["episode"]), rungs or "none", shown)
+    console.print(table)
+
+
 def report(uploaded: int, console: Console) -> None:
     """Where the demo's objects are, and what a second demo will do."""
     settings = get_settings()

@@ -323,3 +323,69 @@ def asset_urls(keys: Sequence[str], *, settings: Settings | None = None) -> dict
 def invalidate(keys: Iterable[str], settings: Settings | None = None) -> None:
     """Remove cached URLs of these objects from both tiers; best effort when Redis is down."""
     resolver(settings).invalidate(keys)
+
+
+_KINDS = (("thumbnail", "thumbnail_url"), ("preview", "video_preview_url"))
+
+
+def _origin(value: str | None) -> str:
+    if not value:
+        return "none"
+    return "stored" if value.startswith("s3://") else "temporary"
+
+
+def episode_media(movie_id: str, *, settings: Settings | None = None) -> list[dict[str, Any]]:
+    """Each episode of a movie as an app renders it: the thumbnail and preview URLs, and the
+    thumbnail's renditions (URL, width, height, format; largest first), a `srcset` per
+    format, and the placeholder (ThumbHash, dominant colour).
+
+    One cache round trip for the whole page: every URL of every episode (renditions and
+    previews alike) is resolved in one call (one Redis MGET; reelflow.services.urls)."""
+    from reelflow.adapters.db import catalog
+    from reelflow.core.keys import s3_url
+    from reelflow.services import resources
+
+    engine = resources.engine(settings)
+    episodes = catalog.movie_episode_urls(engine, movie_id)
+    thumbnails = catalog.movie_renditions(engine, movie_id)
+    held = [getattr(e, column) for e in episodes for _, column in _KINDS if getattr(e, column)]
+    held += [
+        s3_url(bucket, key)
+        for thumbnail in thumbnails.values()
+        for _, _, bucket, key, *_ in thumbnail["renditions"]
+    ]
+    resolved = resolver(settings).resolve(held).urls if held else {}
+    rows = []
+    for episode in episodes:
+        row: dict[str, Any] = {"episode": episode.number, "title": episode.title}
+        for kind, column in _KINDS:
+            value = getattr(episode, column)
+            row[column] = resolved.get(value) if value else None
+            row[f"{kind}_from"] = _origin(value)
+        thumbnail = thumbnails.get(episode.number, {"renditions": []})
+        renditions = [
+            {
+                "rung": rung,
+                "format": fmt,
+                "content_type": content_type,
+                "width": width,
+                "height": height,
+                "url": resolved.get(s3_url(bucket, key)),
+            }
+            for rung, fmt, bucket, key, content_type, width, height in thumbnail["renditions"]
+        ]
+        row["renditions"] = renditions
+        srcset: dict[str, str] = {}
+        for item in renditions:
+            entry = f"{item['url']} {item['width']}w"
+            srcset[item["content_type"]] = ", ".join(
+                filter(None, [srcset.get(item["content_type"]), entry])
+            )
+        row["srcset"] = srcset
+        row["placeholder"] = (
+            {"thumbhash": thumbnail["thumbhash"], "color": thumbnail["color"]}
+            if thumbnail.get("thumbhash")
+            else None
+        )
+        rows.append(row)
+    return rows

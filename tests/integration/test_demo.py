@@ -5,6 +5,7 @@ as the command ends, it logged the run events it could not flush as four traceba
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,12 @@ def test_the_demo_runs_twice_without_a_traceback(tmp_path: Path) -> None:
         first = _demo(tmp_path)
         assert first.returncode == 0, first.stdout + first.stderr
         assert "20 stored (20 uploaded)" in " ".join(first.stdout.split())
+        # Every thumbnail's three rungs and its placeholder, as an app gets them.
+        assert "large medium small" in first.stdout
+        shown = re.findall(
+            r"1280x720 640x360 320x180 .* #[0-9a-f]{6} [A-Za-z0-9+/]{20,}", first.stdout
+        )
+        assert len(shown) == 10, first.stdout
         second = _demo(tmp_path)
         assert second.returncode == 0, second.stdout + second.stderr
         assert "0 uploaded" in " ".join(second.stdout.split())

@@ -237,14 +237,15 @@ def test_an_import_in_flight_loses_nothing(env, pg_url):
         )
         worker.start()
         try:
-            in_flight = {
-                "episode-thumbnails/mv-flight/ep1_thumb.webp",
-                "episode-previews/mv-flight/ep1_preview.webm",
-            }
+
+            def uploaded() -> set[str]:  # the thumbnail's three renditions and the preview
+                return {k for k in listing() if "/mv-flight/" in k}
+
             deadline = time.monotonic() + 120
-            while not (in_flight <= set(listing()) and _waiting_on_locks() >= 1):
+            while not (len(uploaded()) == 4 and _waiting_on_locks() >= 1):
                 assert time.monotonic() < deadline, "the import never reached its record step"
                 time.sleep(0.2)
+            in_flight = uploaded()
 
             _, report = sweep(grace_hours=0, now=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2))
             assert set(report.category("orphan").samples) >= in_flight, (
@@ -253,7 +254,7 @@ def test_an_import_in_flight_loses_nothing(env, pg_url):
 
             state, report = sweep(execute=True, grace_hours=1)
             assert state.is_completed(), state.message
-            assert report.category("young").count == 2 and report.deleted == 0
+            assert report.category("young").count == 4 and report.deleted == 0
             assert in_flight <= set(listing())
         finally:
             tx.rollback()
@@ -263,7 +264,7 @@ def test_an_import_in_flight_loses_nothing(env, pg_url):
     assert state.is_completed(), state.message
     assert summary.stored == 2
     state, report = sweep(execute=True, grace_hours=0, now=dt.datetime.now(dt.UTC))
-    assert report.deleted == 0 and counts(report)["live"] == 22
+    assert report.deleted == 0 and counts(report)["live"] == 20 + 4
     assert live | in_flight <= set(listing())
     with resources.engine().connect() as conn:
         stored = conn.execute(
@@ -426,3 +427,18 @@ def test_a_refused_executing_sweep_reports_once_in_one_size_format(env):
     assert "MB" not in text
     assert sum(reason in m for m in records.messages) == 1, "the run log says it once too"
     assert set(live) <= set(listing()), "nothing deleted"
+
+
+def test_every_recorded_rendition_is_live_and_an_unrecorded_one_is_an_orphan(env):
+    with Origin() as origin:
+        state, _ = run_import(serve_movie(origin, "mv-rungs", 4, previews=False))
+    assert state.is_completed()
+    rendered = {k for k in listing() if k.startswith("episode-thumbnails/mv-rungs/")}
+    assert len(rendered) == 4 * 3
+    stray = "episode-thumbnails/mv-rungs/ep1_thumb-small-0123456789.webp"
+    put(stray, b"s" * 50)  # a rendition whose row was never written (its upload's run died)
+    edge = boundary()
+    state, report = sweep(execute=True, grace_hours=1, now=edge + dt.timedelta(hours=1))
+    assert state.is_completed(), state.message
+    assert counts(report)["live"] == 12 and counts(report)["orphan"] == 1
+    assert {k for k in listing() if k.startswith("episode-thumbnails/mv-rungs/")} == rendered

@@ -56,7 +56,8 @@ def test_deleting_an_imported_movie_removes_exactly_its_objects(env):
     for key in strangers:
         put(key)
     imported = movie_keys("mv-gone") - strangers
-    assert len(imported) == 26 == summary.stored
+    assert summary.stored == 26
+    assert len(imported) == 13 * (3 + 1), "three renditions per thumbnail, one preview"
     stash_manifest(parse_manifest({"movie_id": "mv-keep", "episodes": [{"number": 1}]}))
     assert count(StoredManifest, movie_id="mv-gone") == 1  # the import's, with its URLs
 
@@ -65,8 +66,8 @@ def test_deleting_an_imported_movie_removes_exactly_its_objects(env):
     assert (result.handoff, result.episodes, result.assets) == ("inline", 13, 26)
     assert sorted(result.queued) == sorted(f"s3://{bucket()}/{k}" for k in imported)
     assert result.purge is not None and result.purge.ok
-    assert (result.purge.deleted, result.purge.failed) == (26, 0)
-    assert result.purge.headline() == "Cleaned up 26 files from S3"
+    assert (result.purge.deleted, result.purge.failed) == (52, 0)
+    assert result.purge.headline() == "Cleaned up 52 files from S3"
     assert set(listing()) == keep | strangers
     assert count(Movie, id="mv-gone") == count(Episode, movie_id="mv-gone") == 0
     assert count(Asset) == 4 and count(Movie) == 1
@@ -326,3 +327,18 @@ def test_cli_cleanup_purge_drains_the_queue(env):
     assert result.exit_code == 0, result.output
     assert "Cleaned up 4 files from S3" in result.output
     assert not set(keys) & set(listing()) and queue_rows() == {}
+
+
+def test_a_key_the_store_says_is_missing_counts_as_deleted(env, s3_server, monkeypatch):
+    """Rails #50583: a purge that stops at NoSuchKey leaves the other files behind."""
+    seed_movie("mv-half-gone", 2)
+    gone = "episode-thumbnails/mv-half-gone/ep1_thumb.webp"
+    with FaultyS3(s3_server.endpoint) as proxy:
+        proxy.fail(gone, "NoSuchKey", "The specified key does not exist.")
+        monkeypatch.setenv("S3_ENDPOINT", proxy.endpoint)
+        reset()
+        result = delete_movie("mv-half-gone", launcher=PURGE, wait=True)
+        assert (gone, "NoSuchKey") in proxy.injected
+        assert result.purge is not None and result.purge.ok, result.purge
+        assert result.purge.deleted == 4 and result.purge.failed == 0
+        assert queue_rows() == {} and not movie_keys("mv-half-gone") - {gone}

@@ -206,3 +206,45 @@ def test_a_failed_upload_records_no_rendition(env, monkeypatch):
     assert assets[(1, "thumbnail")].status == "failed"
     assert episodes[0].thumbnail_url == data["episodes"][0]["thumbnail_url"]
     assert renditions("mv-halfway") == {}, "nothing is recorded before every upload succeeded"
+
+
+def test_the_app_gets_every_rendition_a_srcset_and_the_placeholder_in_one_round_trip(
+    env, redis_proc, monkeypatch
+):
+    import httpx
+    import redis
+
+    from reelflow.services import urls
+    from tests.support.services import redis_env_values
+
+    for key, value in redis_env_values(redis_proc.url, "reelflow-test:media:").items():
+        monkeypatch.setenv(key, value)
+    reset()
+    with Origin() as origin:
+        run_import(serve_movie(origin, "mv-app", 3))
+    client = redis.Redis.from_url(redis_proc.url)
+    try:
+        before = client.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+        page = urls.episode_media("mv-app")
+        after = client.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+    finally:
+        client.close()
+    assert after - before == 1, "3 episodes x (3 renditions + a preview): one MGET"
+    assert [row["episode"] for row in page] == [1, 2, 3]
+    for row in page:
+        rungs = [(r["rung"], r["format"], r["width"], r["height"]) for r in row["renditions"]]
+        assert rungs == [
+            ("large", "webp", 1280, 720),
+            ("medium", "webp", 640, 360),
+            ("small", "webp", 320, 180),
+        ]
+        assert row["thumbnail_url"] == row["renditions"][0]["url"]
+        assert row["srcset"] == {
+            "image/webp": ", ".join(f"{r['url']} {r['width']}w" for r in row["renditions"])
+        }
+        placeholder = row["placeholder"]
+        assert re.fullmatch(r"#[0-9a-f]{6}", placeholder["color"]) and placeholder["thumbhash"]
+        small = httpx.get(row["renditions"][2]["url"], timeout=10, trust_env=False)
+        assert small.status_code == 200
+        assert Image.open(io.BytesIO(small.content)).size == (320, 180)
+        assert row["video_preview_url"] and "X-Amz-Signature" in row["video_preview_url"]

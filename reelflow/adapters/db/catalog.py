@@ -9,14 +9,15 @@ from sqlalchemy import case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from reelflow.adapters.db.engine import db_errors
-from reelflow.adapters.db.schema import Asset, Episode, Movie
-from reelflow.core.keys import is_managed_key, parse_s3_url
+from reelflow.adapters.db.schema import Asset, Episode, Movie, RenditionRow
+from reelflow.core.keys import is_managed_key, parse_s3_url, s3_url
 from reelflow.core.reports import ATTENTION, attention_first
 
 __all__ = [
     "movie_exists",
     "asset_counts",
     "movie_episode_urls",
+    "movie_renditions",
     "recent_failures",
     "recent_stored_urls",
 ]
@@ -42,9 +43,10 @@ def movie_episode_urls(engine: Engine, movie_id: str) -> list[Any]:
 
 @db_errors
 def recent_stored_urls(engine: Engine, top: int) -> list[str]:
-    """s3:// URLs (thumbnail, then preview) of every episode of the `top` most recently updated
-    movies: newest movie first, episodes in order. Temporary URLs and unmanaged keys are left
-    out: there is nothing to sign for them."""
+    """s3:// URLs of every episode of the `top` most recently updated movies: newest movie
+    first, episodes in order; per episode the thumbnail, the preview, then the thumbnail's
+    other renditions (largest first). Temporary URLs and unmanaged keys are left out: there is
+    nothing to sign for them."""
     movies = (
         select(Movie.id, Movie.updated_at)
         .order_by(Movie.updated_at.desc(), Movie.id)
@@ -52,17 +54,29 @@ def recent_stored_urls(engine: Engine, top: int) -> list[str]:
         .subquery()
     )
     query = (
-        select(Episode.thumbnail_url, Episode.video_preview_url)
+        select(Episode.id, Episode.thumbnail_url, Episode.video_preview_url)
         .join(movies, movies.c.id == Episode.movie_id)
         .where(or_(Episode.thumbnail_url.like("s3://%"), Episode.video_preview_url.like("s3://%")))
         .order_by(movies.c.updated_at.desc(), movies.c.id, Episode.number)
     )
+    renditions_query = (
+        select(Asset.episode_id, RenditionRow.bucket, RenditionRow.key)
+        .join(RenditionRow, RenditionRow.asset_id == Asset.id)
+        .join(Episode, Episode.id == Asset.episode_id)
+        .join(movies, movies.c.id == Episode.movie_id)
+        .order_by(Asset.episode_id, RenditionRow.width.desc(), RenditionRow.format.desc())
+    )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
+        others: dict[int, list[str]] = {}
+        for rendition in conn.execute(renditions_query):
+            others.setdefault(rendition.episode_id, []).append(
+                s3_url(rendition.bucket, rendition.key)
+            )
     found: list[str] = []
     seen: set[str] = set()
     for row in rows:
-        for url in (row.thumbnail_url, row.video_preview_url):
+        for url in (row.thumbnail_url, row.video_preview_url, *others.get(row.id, [])):
             parsed = parse_s3_url(url) if url else None
             if parsed and is_managed_key(parsed[1]) and url not in seen:
                 seen.add(url)
@@ -107,3 +121,48 @@ def recent_failures(engine: Engine, limit: int) -> list[Any]:
     )
     with engine.connect() as conn:
         return list(conn.execute(query).all())
+
+
+@db_errors
+def movie_renditions(engine: Engine, movie_id: str) -> dict[int, dict[str, Any]]:
+    """Per episode number: its thumbnail's placeholder and renditions (largest first), as
+    {"thumbhash", "color", "renditions": [(rung, format, bucket, key, content_type, width,
+    height), ...]}. Episodes without a stored thumbnail are absent."""
+    query = (
+        select(
+            Episode.number,
+            Asset.thumbhash,
+            Asset.dominant_color,
+            RenditionRow.rung,
+            RenditionRow.format,
+            RenditionRow.bucket,
+            RenditionRow.key,
+            RenditionRow.content_type,
+            RenditionRow.width,
+            RenditionRow.height,
+        )
+        .join(Asset, Asset.episode_id == Episode.id)
+        .outerjoin(RenditionRow, RenditionRow.asset_id == Asset.id)
+        .where(Episode.movie_id == movie_id, Asset.kind == "thumbnail", Asset.status == "stored")
+        .order_by(Episode.number, RenditionRow.width.desc(), RenditionRow.format.desc())
+    )
+    found: dict[int, dict[str, Any]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(query):
+            episode = found.setdefault(
+                row.number,
+                {"thumbhash": row.thumbhash, "color": row.dominant_color, "renditions": []},
+            )
+            if row.key is not None:
+                episode["renditions"].append(
+                    (
+                        row.rung,
+                        row.format,
+                        row.bucket,
+                        row.key,
+                        row.content_type,
+                        row.width,
+                        row.height,
+                    )
+                )
+    return found

@@ -11,7 +11,15 @@ from sqlalchemy import delete, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 
 from reelflow.adapters.db.engine import db_errors, insert_for
-from reelflow.adapters.db.schema import Asset, Episode, Movie, PurgeItem, StoredManifest, utcnow
+from reelflow.adapters.db.schema import (
+    Asset,
+    Episode,
+    Movie,
+    PurgeItem,
+    RenditionRow,
+    StoredManifest,
+    utcnow,
+)
 from reelflow.core.keys import is_managed_key, parse_s3_url, s3_url
 from reelflow.core.purge import MovieDeletion, OwedKey, PurgePlan, plan_purge
 
@@ -49,7 +57,15 @@ def delete_movie_rows(engine: Engine, movie_id: str) -> MovieDeletion:
         assets = conn.execute(
             select(Asset.bucket, Asset.key).where(Asset.episode_id.in_(episode_ids))
         ).all()
-        pairs: set[tuple[str, str]] = {(a.bucket, a.key) for a in assets if a.bucket and a.key}
+        asset_ids = select(Asset.id).where(Asset.episode_id.in_(episode_ids)).scalar_subquery()
+        renditions = conn.execute(
+            select(RenditionRow.bucket, RenditionRow.key).where(
+                RenditionRow.asset_id.in_(asset_ids)
+            )
+        ).all()
+        pairs: set[tuple[str, str]] = {
+            (a.bucket, a.key) for a in [*assets, *renditions] if a.bucket and a.key
+        }
         for episode in episodes:
             for url in (episode.thumbnail_url, episode.video_preview_url):
                 parsed = parse_s3_url(url) if url else None
@@ -73,6 +89,7 @@ def delete_movie_rows(engine: Engine, movie_id: str) -> MovieDeletion:
                     for bucket, key in queued
                 ],
             )
+        conn.execute(delete(RenditionRow).where(RenditionRow.asset_id.in_(asset_ids)))
         conn.execute(delete(Asset).where(Asset.episode_id.in_(episode_ids)))
         conn.execute(delete(Episode).where(Episode.movie_id == movie_id))
         conn.execute(delete(Movie).where(Movie.id == movie_id))
@@ -99,6 +116,9 @@ def referenced(conn: Connection, pairs: Iterable[tuple[str, str]]) -> set[tuple[
         rows = conn.execute(
             union_all(
                 select(Asset.key.label("ref")).where(Asset.bucket == bucket, Asset.key.in_(keys)),
+                select(RenditionRow.key.label("ref")).where(
+                    RenditionRow.bucket == bucket, RenditionRow.key.in_(keys)
+                ),
                 select(Episode.thumbnail_url.label("ref")).where(Episode.thumbnail_url.in_(urls)),
                 select(Episode.video_preview_url.label("ref")).where(
                     Episode.video_preview_url.in_(urls)
@@ -157,6 +177,10 @@ def flag_revived(conn: Connection, pairs: Sequence[tuple[str, str]]) -> int:
     revived = referenced(conn, pairs)
     flagged = 0
     for bucket, key in revived:
+        # A rendition whose object is gone is made again by `backfill --renditions`.
+        conn.execute(
+            delete(RenditionRow).where(RenditionRow.bucket == bucket, RenditionRow.key == key)
+        )
         result = conn.execute(
             update(Asset)
             .where(Asset.bucket == bucket, Asset.key == key)

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 
 from reelflow.adapters.db.engine import db_errors, insert_for
 from reelflow.adapters.db.purge_queue import flag_revived
-from reelflow.adapters.db.schema import STORED_URL, Asset, Episode, PurgeItem, utcnow
+from reelflow.adapters.db.schema import STORED_URL, Asset, Episode, PurgeItem, RenditionRow, utcnow
 from reelflow.core.keys import parse_s3_url, s3_url
 
 __all__ = [
@@ -52,6 +52,9 @@ def page_references_query(dialect: str, bucket: str, keys: Sequence[str]) -> Any
     return union_all(
         select(literal("ref").label("tag"), Asset.key.label("value")).where(
             Asset.bucket == bucket, Asset.key.in_(keys)
+        ),
+        select(literal("ref").label("tag"), RenditionRow.key.label("value")).where(
+            RenditionRow.bucket == bucket, RenditionRow.key.in_(keys)
         ),
         *(
             select(literal("url").label("tag"), column.label("value")).where(
@@ -96,6 +99,7 @@ def bucket_references_query(dialect: str, bucket: str) -> Any:
     start = len(prefix) + 1  # SQL substr is 1-based: the key after "s3://bucket/"
     keys: Any = union(
         select(Asset.key.label("key")).where(Asset.bucket == bucket, Asset.key.is_not(None)),
+        select(RenditionRow.key.label("key")).where(RenditionRow.bucket == bucket),
         *(
             select(func.substr(column, start).label("key")).where(
                 _stored_urls_between(column, dialect, prefix, end, upto=False)
