@@ -40,6 +40,7 @@ deploy: install  ## create the work pool, queues, concurrency limits and deploym
 
 bench: install  ## every benchmark; each prints figures against a baseline from the same run
 	$(VENV)/bin/reelflow bench compress .reelflow/bench-images --generate 40 --json
+	$(VENV)/bin/reelflow bench compress .reelflow/bench-images --generate 40 --ladder --avif --json
 	$(VENV)/bin/reelflow bench presign --json
 	$(VENV)/bin/reelflow bench sweep --objects 10000 --json
 	$(VENV)/bin/reelflow bench verify --objects 10000 --json

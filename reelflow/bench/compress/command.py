@@ -49,6 +49,17 @@ def compress_command(
         ),
     ] = ImagePolicy().resampler,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+    ladder: Annotated[
+        bool,
+        typer.Option(
+            "--ladder",
+            help="The whole ladder (REELFLOW_LADDER) per image against sharp making the same "
+            "ladder (one decode, clone() per rung)",
+        ),
+    ] = False,
+    avif: Annotated[
+        bool, typer.Option("--avif", help="With --ladder: also time AVIF added to every rung")
+    ] = False,
 ) -> None:
     """Time compress_image over DIR against sharp (or naive Pillow) in the same run."""
     from reelflow.bench.compress.report import describe
@@ -67,6 +78,9 @@ def compress_command(
             f"error: no .jpg/.jpeg/.png in {directory} (use --generate N to make some)", err=True
         )
         raise typer.Exit(2)
+    if ladder:
+        _ladder(files, avif=avif, as_json=as_json)
+        return
     typer.echo(f"{len(files)} images in {directory}, {rounds} round(s), {threads} thread(s)")
     try:
         result = run(
@@ -88,6 +102,21 @@ def compress_command(
         typer.echo(line)
     if as_json:
         typer.echo(json.dumps(data, separators=(",", ":")))
+
+
+def _ladder(files: list[Path], *, avif: bool, as_json: bool) -> None:
+    from reelflow.bench.compress.ladder import describe, run_ladder
+    from reelflow.settings import get_settings
+
+    try:
+        result = run_ladder(files, get_settings().image_ladder(), avif=avif, say=typer.echo)
+    except ToolUnavailable as exc:
+        typer.echo(f"error: sharp baseline unavailable: {exc}", err=True)
+        raise typer.Exit(exc.exit_code) from exc
+    for line in describe(result):
+        typer.echo(line)
+    if as_json:
+        typer.echo(json.dumps(result, separators=(",", ":")))
 
 
 def register(bench_app: typer.Typer) -> None:
