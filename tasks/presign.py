@@ -10,6 +10,7 @@ from prefect.cache_policies import NONE
 
 from reelflow.adapters.db import catalog
 from reelflow.services import resources, urls
+from reelflow.settings import get_settings
 from tasks.retry import io_task
 
 
@@ -24,7 +25,8 @@ class BatchCounts:
 @io_task("read-warm-urls")
 def read_warm_urls(top: int) -> list[str]:
     """The s3:// URLs of the `top` most recently updated movies' episodes (one query)."""
-    return catalog.recent_stored_urls(resources.engine(), top)
+    rungs = [rung.name for rung in get_settings().image_ladder().rungs]
+    return catalog.recent_stored_urls(resources.engine(), top, rungs)
 
 
 @task(name="warm-urls", cache_policy=NONE)

@@ -347,7 +347,8 @@ def episode_media(movie_id: str, *, settings: Settings | None = None) -> list[di
 
     engine = resources.engine(settings)
     episodes = catalog.movie_episode_urls(engine, movie_id)
-    thumbnails = catalog.movie_renditions(engine, movie_id)
+    rung_order = [rung.name for rung in (settings or get_settings()).image_ladder().rungs]
+    thumbnails = catalog.movie_renditions(engine, movie_id, rung_order)
     held = [getattr(e, column) for e in episodes for _, column in _KINDS if getattr(e, column)]
     held += [
         s3_url(bucket, key)

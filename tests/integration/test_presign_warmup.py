@@ -72,49 +72,57 @@ def movies(env, redis_env):
 def test_recent_stored_urls_newest_movie_first(movies):
     found = catalog.recent_stored_urls(resources.engine(), 5)
     bucket = movies["S3_BUCKET_NAME"]
-    large = {n: a.key for (n, kind), a in db_state("mv-new")[1].items() if kind == "thumbnail"}
-    assert found[:5] == [
-        f"s3://{bucket}/{large[1]}",
+    rungs = catalog.movie_renditions(resources.engine(), "mv-new", ["large", "medium", "small"])
+    key = {(n, r[0]): r[3] for n, thumb in rungs.items() for r in thumb["renditions"]}
+    # Per episode: the thumbnail (its large rendition), the preview, the smaller renditions.
+    assert found[:11] == [
+        f"s3://{bucket}/{key[(1, 'large')]}",
         f"s3://{bucket}/episode-previews/mv-new/ep1_preview.webm",
-        f"s3://{bucket}/{large[2]}",
+        f"s3://{bucket}/{key[(1, 'medium')]}",
+        f"s3://{bucket}/{key[(1, 'small')]}",
+        f"s3://{bucket}/{key[(2, 'large')]}",
         f"s3://{bucket}/episode-previews/mv-new/ep2_preview.webm",
-        f"s3://{bucket}/{large[3]}",  # its preview is temporary
+        f"s3://{bucket}/{key[(2, 'medium')]}",
+        f"s3://{bucket}/{key[(2, 'small')]}",
+        f"s3://{bucket}/{key[(3, 'large')]}",  # its preview is temporary
+        f"s3://{bucket}/{key[(3, 'medium')]}",
+        f"s3://{bucket}/{key[(3, 'small')]}",
     ]
-    assert len(found) == 9
-    assert catalog.recent_stored_urls(resources.engine(), 1) == found[:5]
+    assert len(found) == 11 + 2 * 4
+    assert catalog.recent_stored_urls(resources.engine(), 1) == found[:11]
 
 
 def test_warmup_signs_then_finds_them_cached_and_the_app_gets_redis_hits(movies, redis_env):
     report = presign_warmup(WarmupRequest(top=1, batch_size=2))
-    assert (report.urls, report.signed, report.cached, report.batches) == (5, 5, 0, 3)
+    assert (report.urls, report.signed, report.cached, report.batches) == (11, 11, 0, 6)
     assert report.mode == "redis" and report.top_movies == 1
     names = cached_names(redis_env)
-    assert len(names) == 5 and all("/mv-new/" in name for name in names)
+    assert len(names) == 11 and all("/mv-new/" in name for name in names)
 
     artifact = latest_artifact("presign-warmup")
-    assert artifact is not None and "| 1 | 5 | 5 | 0 | 3 |" in artifact.data
+    assert artifact is not None and "| 1 | 11 | 11 | 0 | 6 |" in artifact.data
 
     again = presign_warmup(WarmupRequest(top=1))
-    assert (again.urls, again.signed, again.cached, again.batches) == (5, 0, 5, 1)
+    assert (again.urls, again.signed, again.cached, again.batches) == (11, 0, 11, 1)
 
     urls.reset()  # an app process: nothing in memory, everything in Redis
     stored = catalog.recent_stored_urls(resources.engine(), 1)
     page = urls.resolver().resolve(stored)
-    assert (page.redis_hits, page.signed) == (5, 0)
+    assert (page.redis_hits, page.signed) == (11, 0)
 
 
 def test_warmup_default_top_comes_from_settings(movies, monkeypatch):
     monkeypatch.setenv("REELFLOW_WARMUP_TOP_MOVIES", "2")
     reset()
     report = presign_warmup()
-    assert (report.top_movies, report.urls, report.signed) == (2, 9, 9)
+    assert (report.top_movies, report.urls, report.signed) == (2, 19, 19)
 
 
 def test_reimport_with_new_bytes_invalidates_cached_urls(movies, redis_env):
     presign_warmup(WarmupRequest(top=2))
     before = {e.number: e.thumbnail_url for e in db_state("mv-old")[0]}
     old_urls = urls.asset_urls([before[1]])
-    assert len(cached_names(redis_env)) == 9
+    assert len(cached_names(redis_env)) == 19
     with Origin() as origin:
         summary = import_movie(origin, "mv-old", 2, seed=7)  # different bytes: replaced
     assert summary.uploaded == 4
@@ -165,5 +173,5 @@ def test_cli_warmup(movies, redis_env):
     result = CliRunner().invoke(app, ["warmup", "--top", "1", "--json"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert (report["urls"], report["signed"], report["batches"]) == (5, 5, 1)
-    assert len(cached_names(redis_env)) == 5
+    assert (report["urls"], report["signed"], report["batches"]) == (11, 11, 1)
+    assert len(cached_names(redis_env)) == 11

@@ -3,6 +3,7 @@ most likely to ask for next, and the asset counts `reelflow status` shows."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import case, func, or_, select
@@ -42,7 +43,7 @@ def movie_episode_urls(engine: Engine, movie_id: str) -> list[Any]:
 
 
 @db_errors
-def recent_stored_urls(engine: Engine, top: int) -> list[str]:
+def recent_stored_urls(engine: Engine, top: int, rung_order: Sequence[str] = ()) -> list[str]:
     """s3:// URLs of every episode of the `top` most recently updated movies: newest movie
     first, episodes in order; per episode the thumbnail, the preview, then the thumbnail's
     other renditions (largest first). Temporary URLs and unmanaged keys are left out: there is
@@ -60,23 +61,33 @@ def recent_stored_urls(engine: Engine, top: int) -> list[str]:
         .order_by(movies.c.updated_at.desc(), movies.c.id, Episode.number)
     )
     renditions_query = (
-        select(Asset.episode_id, RenditionRow.bucket, RenditionRow.key)
+        select(
+            Asset.episode_id,
+            RenditionRow.rung,
+            RenditionRow.format,
+            RenditionRow.width,
+            RenditionRow.height,
+            RenditionRow.bucket,
+            RenditionRow.key,
+        )
         .join(RenditionRow, RenditionRow.asset_id == Asset.id)
         .join(Episode, Episode.id == Asset.episode_id)
         .join(movies, movies.c.id == Episode.movie_id)
-        .order_by(Asset.episode_id, RenditionRow.width.desc(), RenditionRow.format.desc())
     )
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-        others: dict[int, list[str]] = {}
+        others: dict[int, list[Any]] = {}
         for rendition in conn.execute(renditions_query):
-            others.setdefault(rendition.episode_id, []).append(
-                s3_url(rendition.bucket, rendition.key)
-            )
+            others.setdefault(rendition.episode_id, []).append(rendition)
+    order = _ladder_order(rung_order)
+    urls_of = {
+        episode: [s3_url(r.bucket, r.key) for r in sorted(found_rows, key=order)]
+        for episode, found_rows in others.items()
+    }
     found: list[str] = []
     seen: set[str] = set()
     for row in rows:
-        for url in (row.thumbnail_url, row.video_preview_url, *others.get(row.id, [])):
+        for url in (row.thumbnail_url, row.video_preview_url, *urls_of.get(row.id, [])):
             parsed = parse_s3_url(url) if url else None
             if parsed and is_managed_key(parsed[1]) and url not in seen:
                 seen.add(url)
@@ -123,8 +134,21 @@ def recent_failures(engine: Engine, limit: int) -> list[Any]:
         return list(conn.execute(query).all())
 
 
+def _ladder_order(rung_order: Sequence[str]) -> Callable[[Any], tuple[int, int, int, str]]:
+    """Sort key: largest first; equal sizes (a source smaller than several boxes) in ladder
+    order, then WebP before AVIF."""
+    position = {name: index for index, name in enumerate(rung_order)}
+
+    def key(row: Any) -> tuple[int, int, int, str]:
+        return (-row.width, -row.height, position.get(row.rung, len(position)), row.format[::-1])
+
+    return key
+
+
 @db_errors
-def movie_renditions(engine: Engine, movie_id: str) -> dict[int, dict[str, Any]]:
+def movie_renditions(
+    engine: Engine, movie_id: str, rung_order: Sequence[str] = ()
+) -> dict[int, dict[str, Any]]:
     """Per episode number: its thumbnail's placeholder and renditions (largest first), as
     {"thumbhash", "color", "renditions": [(rung, format, bucket, key, content_type, width,
     height), ...]}. Episodes without a stored thumbnail are absent."""
@@ -144,25 +168,23 @@ def movie_renditions(engine: Engine, movie_id: str) -> dict[int, dict[str, Any]]
         .join(Asset, Asset.episode_id == Episode.id)
         .outerjoin(RenditionRow, RenditionRow.asset_id == Asset.id)
         .where(Episode.movie_id == movie_id, Asset.kind == "thumbnail", Asset.status == "stored")
-        .order_by(Episode.number, RenditionRow.width.desc(), RenditionRow.format.desc())
+        .order_by(Episode.number)
     )
     found: dict[int, dict[str, Any]] = {}
     with engine.connect() as conn:
-        for row in conn.execute(query):
-            episode = found.setdefault(
-                row.number,
-                {"thumbhash": row.thumbhash, "color": row.dominant_color, "renditions": []},
-            )
-            if row.key is not None:
-                episode["renditions"].append(
-                    (
-                        row.rung,
-                        row.format,
-                        row.bucket,
-                        row.key,
-                        row.content_type,
-                        row.width,
-                        row.height,
-                    )
-                )
+        rows = conn.execute(query).all()
+    by_episode: dict[int, list[Any]] = {}
+    for row in rows:
+        by_episode.setdefault(row.number, []).append(row)
+    order = _ladder_order(rung_order)
+    for number, episode_rows in by_episode.items():
+        first = episode_rows[0]
+        found[number] = {
+            "thumbhash": first.thumbhash,
+            "color": first.dominant_color,
+            "renditions": [
+                (r.rung, r.format, r.bucket, r.key, r.content_type, r.width, r.height)
+                for r in sorted((r for r in episode_rows if r.key is not None), key=order)
+            ],
+        }
     return found
