@@ -58,6 +58,7 @@ def _publish(report: TransferReport) -> None:
         report.headline(),
         [report.counts()],
         report.rung_rows(),
+        notes=_cost_notes(report),
         table_key="backfill-report",
         table=report.lines,
     )
@@ -172,3 +173,9 @@ def backfill(
     )
     _publish(report)
     return finish(report, errors=report.failure_messages())
+
+
+def _cost_notes(report: TransferReport) -> list[str]:
+    """The run's renditions priced per month (REELFLOW_*_PRICE_*, REELFLOW_VIEW*)."""
+    found = report.cost_estimate(get_settings().prices())
+    return [f"cost of these thumbnails: {line}" for line in found.lines()] if found else []

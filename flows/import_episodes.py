@@ -110,7 +110,14 @@ def import_episodes(
         report.headline(),
         [report.counts()],
         report.rung_rows(),
+        notes=_cost_notes(report),
         table_key=artifact_key("import-report", manifest.movie_id),
         table=report.lines,
     )
     return finish(report, errors=report.failure_messages())
+
+
+def _cost_notes(report: TransferReport) -> list[str]:
+    """The run's renditions priced per month (REELFLOW_*_PRICE_*, REELFLOW_VIEW*)."""
+    found = report.cost_estimate(get_settings().prices())
+    return [f"cost of these thumbnails: {line}" for line in found.lines()] if found else []

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from reelflow.core.costs import Prices
 from reelflow.core.ladder import DEFAULT_LADDER, Ladder, parse_ladder
 
 __all__ = ["HEARTBEAT_ENV", "Settings", "get_settings", "reset_settings"]
@@ -267,6 +268,31 @@ class Settings(BaseSettings):
         description="Larger ICC profiles are applied (pixels converted to sRGB) and dropped",
     )
 
+    # --- Costs (reelflow status --costs, the import report) ---
+    storage_price_gb_month: float = Field(
+        default=0.023,
+        ge=0,
+        alias="REELFLOW_STORAGE_PRICE_GB_MONTH",
+        description="USD per GB-month stored (S3 Standard, us-east-1, first 50 TB)",
+    )
+    egress_price_gb: float = Field(
+        default=0.09,
+        ge=0,
+        alias="REELFLOW_EGRESS_PRICE_GB",
+        description="USD per GB served to the internet (S3 to internet, first 10 TB a month)",
+    )
+    views_per_episode_month: int = Field(
+        default=1000,
+        ge=0,
+        alias="REELFLOW_VIEWS_PER_EPISODE_MONTH",
+        description="Thumbnail loads per episode per month, for the egress estimate",
+    )
+    view_rung: str = Field(
+        default="medium",
+        alias="REELFLOW_VIEW_RUNG",
+        description="The rung a typical view loads (a catalogue card), for the egress estimate",
+    )
+
     # --- Uploads ---
     multipart_threshold: int = Field(
         default=16 * 2**20,
@@ -488,6 +514,15 @@ class Settings(BaseSettings):
     def _check_ladder(cls, value: str) -> str:
         Ladder(parse_ladder(value))  # raises ValueError naming the wrong part
         return value
+
+    def prices(self) -> Prices:
+        """The cost estimate's prices and traffic (REELFLOW_*_PRICE_*, REELFLOW_VIEW*)."""
+        return Prices(
+            storage_gb_month=self.storage_price_gb_month,
+            egress_gb=self.egress_price_gb,
+            views_per_episode_month=self.views_per_episode_month,
+            view_rung=self.view_rung,
+        )
 
     def image_ladder(self) -> Ladder:
         """The ladder every thumbnail is rendered in (REELFLOW_LADDER, REELFLOW_AVIF)."""

@@ -296,7 +296,7 @@ def backfill_command(
                     line.movie_id, str(line.episode), line.kind, line.status, line.error or ""
                 )
             out.print(table)
-        print_rungs(report.rung_rows())
+        print_rungs(report)
         out.print(report.headline(), highlight=False)
     raise typer.Exit(0 if report.ok else 1)
 

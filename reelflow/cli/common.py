@@ -192,8 +192,12 @@ def counts_table(title: str, counts: dict[str, Any]) -> Table:
 human = human_size  # the one size formatter (reelflow.core.units), under its CLI name
 
 
-def print_rungs(rows: list[dict[str, Any]]) -> None:
-    """The renditions a run made, per rung: how many, bytes in and stored."""
+def print_rungs(report: Any) -> None:
+    """The renditions a run made, per rung (how many, bytes in and stored), and what they
+    cost a month against storing and serving the sources (a TransferReport)."""
+    from reelflow.settings import get_settings
+
+    rows = report.rung_rows()
     if not rows:
         return
     table = Table(title="renditions made", show_lines=False)
@@ -202,3 +206,7 @@ def print_rungs(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         table.add_row(*(str(value) for value in row.values()))
     out.print(table)
+    found = report.cost_estimate(get_settings().prices())
+    if found is not None:
+        for line in found.lines():
+            out.print(f"  {line}", highlight=False)

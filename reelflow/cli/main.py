@@ -87,7 +87,7 @@ def print_summary(report: Any) -> None:
             line.error or line.key or "",
         )
     out.print(table)
-    print_rungs(report.rung_rows())
+    print_rungs(report)
     out.print(report.headline(), highlight=False)
 
 

@@ -89,8 +89,22 @@ def status_command(
         float, typer.Option("--since-hours", help="Count failed runs this far back")
     ] = 24.0,
     failures: Annotated[int, typer.Option(help="Recent asset failures to show")] = 10,
+    costs: Annotated[
+        bool,
+        typer.Option(
+            "--costs",
+            help="Bytes in and stored per rung, and the monthly storage and egress estimate "
+            "(database only)",
+        ),
+    ] = False,
+    movie: Annotated[
+        str | None, typer.Option("--movie", metavar="MOVIE_ID", help="With --costs: one movie")
+    ] = None,
 ) -> None:
     """Runs queued, running and failed per queue (Prefect), and asset states (database)."""
+    if costs:
+        _costs(movie, as_json)
+        return
     from deployments.api import prefect_api
     from deployments.status import asset_status, collect_status
 
@@ -110,6 +124,64 @@ def status_command(
     else:
         _print_status(result)
     raise typer.Exit(0 if ok else 1)
+
+
+def _costs(movie: str | None, as_json: bool) -> None:
+    """`status --costs`: what the ladder stores and saves, from the database."""
+    from reelflow.adapters.db import catalog
+    from reelflow.cli.common import human, require_schema
+    from reelflow.core.costs import estimate
+    from reelflow.services import resources
+
+    require_schema(flows=False)
+    settings = get_settings()
+    totals = catalog.rung_totals(resources.engine(), movie)
+    prices = settings.prices()
+    found = estimate(
+        totals["rungs"], totals["thumbnails"], totals["thumbnail_source_bytes"], prices
+    )
+    if as_json:
+        out.print_json(
+            json.dumps(
+                {
+                    "movie": movie,
+                    "rungs": [vars(r) for r in totals["rungs"]],
+                    "thumbnails": totals["thumbnails"],
+                    "thumbnail_source_bytes": totals["thumbnail_source_bytes"],
+                    "previews": totals["previews"],
+                    "preview_bytes": totals["preview_bytes"],
+                    "prices": vars(prices),
+                    "monthly": vars(found),
+                    "monthly_per_1000_episodes": vars(found.per_thousand()),
+                }
+            )
+        )
+        raise typer.Exit(0)
+    table = Table(title="stored" + (f": movie {movie}" if movie else ""))
+    for column in ("rung", "format", "renditions", "bytes in", "bytes stored", "saved"):
+        table.add_column(column, justify="left" if column in ("rung", "format") else "right")
+    for r in totals["rungs"]:
+        saved = 100 * (1 - r.bytes / r.source_bytes) if r.source_bytes else 0.0
+        table.add_row(
+            r.rung, r.format, str(r.count), human(r.source_bytes), human(r.bytes), f"{saved:.1f}%"
+        )
+    if totals["previews"]:
+        size = human(totals["preview_bytes"])
+        table.add_row("preview", "as sent", str(totals["previews"]), size, size, "0.0%")
+    out.print(table)
+    out.print(
+        f"estimate ({prices.views_per_episode_month} views per episode a month, each loading "
+        f"`{prices.view_rung}`; ${prices.storage_gb_month}/GB-month, ${prices.egress_gb}/GB "
+        "egress; thumbnails before -> after the ladder):",
+        highlight=False,
+    )
+    for line in found.lines():
+        out.print(f"  {line}", highlight=False)
+    if found.thumbnails:
+        out.print("per 1,000 episodes:", highlight=False)
+        for line in found.per_thousand().lines():
+            out.print(f"  {line}", highlight=False)
+    raise typer.Exit(0)
 
 
 def _print_status(result: dict[str, Any]) -> None:

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from reelflow.core.costs import CostEstimate, Prices, RungBytes, estimate
 from reelflow.core.keys import MANAGED_PREFIXES
 from reelflow.core.models import AssetOutcome
 from reelflow.core.sweep import DESCRIPTIONS, CapDecision, Category, Census, as_utc
@@ -166,6 +167,19 @@ class TransferReport(BaseModel):
     @property
     def ok(self) -> bool:
         return self.failed == 0 and self.abandoned == 0
+
+    def cost_estimate(self, prices: Prices) -> CostEstimate | None:
+        """This run's thumbnails priced as sources (before) and as their renditions (after);
+        None when it made no whole ladder."""
+        if not self.rungs:
+            return None
+        widest = max(self.rungs, key=lambda total: total.count)
+        return estimate(
+            [RungBytes(t.rung, t.format, t.count, t.bytes, t.source_bytes) for t in self.rungs],
+            widest.count,
+            widest.source_bytes,
+            prices,
+        )
 
     def rung_rows(self) -> list[dict[str, Any]]:
         """The per-rung table: renditions, bytes in (their sources), bytes stored, saved."""

@@ -248,3 +248,37 @@ def test_the_app_gets_every_rendition_a_srcset_and_the_placeholder_in_one_round_
         assert small.status_code == 200
         assert Image.open(io.BytesIO(small.content)).size == (320, 180)
         assert row["video_preview_url"] and "X-Amz-Signature" in row["video_preview_url"]
+
+
+def test_status_costs_come_from_the_database(env, monkeypatch):
+    import json
+
+    from typer.testing import CliRunner
+
+    from reelflow.cli.main import app
+
+    monkeypatch.setenv("REELFLOW_VIEWS_PER_EPISODE_MONTH", "500")
+    reset_settings()
+    with Origin() as origin:
+        run_import(serve_movie(origin, "mv-costs", 2))
+    result = CliRunner().invoke(app, ["status", "--costs", "--movie", "mv-costs", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    rows = renditions("mv-costs")
+    _, assets = db_state("mv-costs")
+    sources = sum(a.source_bytes for (_, kind), a in assets.items() if kind == "thumbnail")
+    by_rung = {r["rung"]: r for r in data["rungs"]}
+    for rung in BOXES:
+        assert by_rung[rung]["count"] == 2
+        assert by_rung[rung]["bytes"] == sum(
+            r.bytes for (_, name), r in rows.items() if name == rung
+        )
+        assert by_rung[rung]["source_bytes"] == sources
+    assert data["thumbnails"] == 2 and data["thumbnail_source_bytes"] == sources
+    assert data["previews"] == 2
+    monthly = data["monthly"]
+    medium = sum(r.bytes for (_, name), r in rows.items() if name == "medium")
+    assert monthly["served_bytes_after"] == pytest.approx(500 * medium)
+    assert monthly["served_bytes_before"] == pytest.approx(500 * sources)
+    text = CliRunner().invoke(app, ["status", "--costs"])
+    assert text.exit_code == 0 and "per 1,000 episodes" in text.stdout

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Engine
 
 from reelflow.adapters.db.engine import db_errors
 from reelflow.adapters.db.schema import Asset, Episode, Movie, RenditionRow
+from reelflow.core.costs import RungBytes
 from reelflow.core.keys import is_managed_key, parse_s3_url, s3_url
 from reelflow.core.reports import ATTENTION, attention_first
 
@@ -20,6 +21,7 @@ __all__ = [
     "movie_episode_urls",
     "movie_renditions",
     "recent_failures",
+    "rung_totals",
     "recent_stored_urls",
 ]
 
@@ -188,3 +190,50 @@ def movie_renditions(
             ],
         }
     return found
+
+
+@db_errors
+def rung_totals(engine: Engine, movie_id: str | None = None) -> dict[str, Any]:
+    """What is stored, from the database: per (rung, format) the renditions, their bytes and
+    their sources' bytes; the stored thumbnails and their sources' bytes; the stored previews
+    and their bytes. Over every movie, or one."""
+    where_movie = [Episode.movie_id == movie_id] if movie_id else []
+    stored = [Asset.status == "stored", *where_movie]
+    per_rung = (
+        select(
+            RenditionRow.rung,
+            RenditionRow.format,
+            func.count(),
+            func.sum(RenditionRow.bytes),
+            func.sum(Asset.source_bytes),
+        )
+        .join(Asset, Asset.id == RenditionRow.asset_id)
+        .join(Episode, Episode.id == Asset.episode_id)
+        .where(*stored)
+        .group_by(RenditionRow.rung, RenditionRow.format)
+    )
+    per_kind = (
+        select(Asset.kind, func.count(), func.sum(Asset.source_bytes), func.sum(Asset.bytes))
+        .join(Episode, Episode.id == Asset.episode_id)
+        .where(*stored)
+        .group_by(Asset.kind)
+    )
+    with engine.connect() as conn:
+        rungs = [
+            RungBytes(rung, fmt, int(n), int(size or 0), int(source or 0))
+            for rung, fmt, n, size, source in conn.execute(per_rung)
+        ]
+        kinds = {
+            kind: (int(n), int(src or 0), int(size or 0))
+            for kind, n, src, size in conn.execute(per_kind)
+        }
+    rungs.sort(key=lambda r: (-r.bytes / max(r.count, 1), r.format[::-1]))
+    thumbnails = kinds.get("thumbnail", (0, 0, 0))
+    previews = kinds.get("preview", (0, 0, 0))
+    return {
+        "rungs": rungs,
+        "thumbnails": thumbnails[0],
+        "thumbnail_source_bytes": thumbnails[1],
+        "previews": previews[0],
+        "preview_bytes": previews[2],
+    }
