@@ -231,21 +231,24 @@ def _upright_size(size: tuple[int, int], orientation: int) -> tuple[int, int]:
 
 def _sixteen_to_eight(values: NDArray[Any], mode: str) -> NDArray[np.uint8]:
     """16-bit (and 32-bit integer or float) grey to 8 bits by its nominal range, not its
-    extrema: 16-bit data keeps its top byte (v >> 8), so a dark image stays dark."""
+    extrema: 16-bit data keeps its top byte (v >> 8), so a dark image stays dark. No array
+    wider than the decoded one is made (decode memory is budgeted per mode)."""
+    out: NDArray[np.uint8]
     if mode.startswith("I;16"):
-        return (values.astype(np.uint32) >> 8).astype(np.uint8)
+        out = (values >> 8).astype(np.uint8)
+        return out
     if mode == "F":
         high = float(values.max()) if values.size else 0.0
-        scaled = values * 255.0 if high <= 1.0 else values
-        return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        scaled = values * np.float32(255.0) if high <= 1.0 else values
+        out = np.clip(scaled, 0, 255).astype(np.uint8)
+        return out
     high = int(values.max()) if values.size else 0  # mode I: 32-bit signed
-    wide = values.astype(np.int64)
     if high <= 255:
-        out: NDArray[np.uint8] = np.clip(wide, 0, 255).astype(np.uint8)
+        out = np.clip(values, 0, 255).astype(np.uint8)
     elif high <= 65535:
-        out = (np.clip(wide, 0, 65535) >> 8).astype(np.uint8)
+        out = (np.clip(values, 0, 65535) >> 8).astype(np.uint8)
     else:
-        out = np.clip(wide / (high / 255.0), 0, 255).astype(np.uint8)
+        out = (np.clip(values, 0, None) // max(1, -(-high // 255))).astype(np.uint8)
     return out
 
 
