@@ -171,6 +171,7 @@ def test_0004_indexes_the_sweeps_url_lookups_with_data_in_place(backend, tmp_pat
                         movie_id="mv", number=999, thumbnail_url=long_url
                     )
                 )
+            migrate.upgrade(engine)  # today's sweep queries read today's tables
             page = [f"episode-thumbnails/mv/ep{n}_thumb.webp" for n in (10, 11, 12)]
             referenced, _ = sweep.page_references(engine, "media", page)
             assert referenced == set(page)
