@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from reelflow.core.costs import Prices
 from reelflow.core.ladder import DEFAULT_LADDER, Ladder, parse_ladder
+from reelflow.core.video import PreviewSpec, SourceLimits
 
 __all__ = ["HEARTBEAT_ENV", "Settings", "get_settings", "reset_settings"]
 
@@ -226,7 +227,7 @@ class Settings(BaseSettings):
         default=500 * 2**20,
         gt=0,
         alias="REELFLOW_MAX_VIDEO_BYTES",
-        description="Largest video preview download; bigger bodies are refused while streaming",
+        description="Largest video_preview_url download; bigger bodies are refused while streaming",
     )
 
     # --- Images ---
@@ -266,6 +267,107 @@ class Settings(BaseSettings):
         ge=0,
         alias="REELFLOW_MAX_ICC_BYTES",
         description="Larger ICC profiles are applied (pixels converted to sRGB) and dropped",
+    )
+
+    # --- Video: preview clips and posters (reelflow.core.video) ---
+    max_source_video_bytes: int = Field(
+        default=8 * 2**30,
+        gt=0,
+        alias="REELFLOW_MAX_SOURCE_VIDEO_BYTES",
+        description="Largest full-length video (an episode's video_url) downloaded to make its "
+        "clip and poster",
+    )
+    max_video_seconds: float = Field(
+        default=4 * 3600.0,
+        gt=0,
+        alias="REELFLOW_MAX_VIDEO_SECONDS",
+        description="Videos that last longer are refused before any transcode",
+    )
+    max_video_pixels: int = Field(
+        default=7680 * 4320,
+        gt=0,
+        alias="REELFLOW_MAX_VIDEO_PIXELS",
+        description="Videos with larger frames (8K by default) are refused before any transcode",
+    )
+    preview_seconds: float = Field(
+        default=6.0,
+        ge=0.5,
+        le=60,
+        alias="REELFLOW_PREVIEW_SECONDS",
+        description="Length of the muted preview clip cut from a full-length video",
+    )
+    preview_height: int = Field(
+        default=480,
+        ge=2,
+        le=4320,
+        alias="REELFLOW_PREVIEW_HEIGHT",
+        description="The clip's short side in pixels (480p); smaller sources are not upscaled",
+    )
+    preview_crf: int = Field(
+        default=23,
+        ge=0,
+        le=51,
+        alias="REELFLOW_PREVIEW_CRF",
+        description="H.264 constant quality of the clip (lower is better and bigger)",
+    )
+    preview_preset: str = Field(
+        default="veryfast",
+        pattern=r"^(ultrafast|superfast|veryfast|faster|fast|medium|slow|slower|veryslow)$",
+        alias="REELFLOW_PREVIEW_PRESET",
+        description="x264 preset of the clip (speed against bytes)",
+    )
+    preview_max_fps: int = Field(
+        default=30,
+        ge=1,
+        le=120,
+        alias="REELFLOW_PREVIEW_MAX_FPS",
+        description="Frame-rate cap of the clip",
+    )
+    preview_webm: bool = Field(
+        default=False,
+        alias="REELFLOW_PREVIEW_WEBM",
+        description="Also store the clip as VP9 WebM (README: its cost)",
+    )
+    preview_webm_crf: int = Field(
+        default=35,
+        ge=0,
+        le=63,
+        alias="REELFLOW_PREVIEW_WEBM_CRF",
+        description="VP9 constant quality of the WebM clip",
+    )
+    preview_max_ready_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        alias="REELFLOW_PREVIEW_MAX_READY_SECONDS",
+        description="A ready-made video_preview_url longer than this (or in a codec browsers "
+        "don't play) is transcoded into a clip; shorter web-playable ones are stored as they are",
+    )
+    poster_window_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        alias="REELFLOW_POSTER_WINDOW_SECONDS",
+        description="How much of the video, after its first 10%, is scanned for the poster",
+    )
+    ffmpeg_threads: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        alias="REELFLOW_FFMPEG_THREADS",
+        description="Threads of each ffmpeg process (decoder, filters and encoder each)",
+    )
+    ffmpeg_timeout: float = Field(
+        default=600.0,
+        gt=0,
+        alias="REELFLOW_FFMPEG_TIMEOUT",
+        description="Seconds an ffmpeg run may take before it is killed (the asset fails)",
+    )
+    transcode_concurrency: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        alias="REELFLOW_TRANSCODE_CONCURRENCY",
+        description="Videos transcoded at once per process (each uses REELFLOW_FFMPEG_THREADS)",
     )
 
     # --- Costs (reelflow status --costs, the import report) ---
@@ -523,6 +625,22 @@ class Settings(BaseSettings):
             views_per_episode_month=self.views_per_episode_month,
             view_rung=self.view_rung,
         )
+
+    def preview_spec(self) -> PreviewSpec:
+        """The preview clip every video gets (REELFLOW_PREVIEW_*)."""
+        return PreviewSpec(
+            seconds=self.preview_seconds,
+            height=self.preview_height,
+            crf=self.preview_crf,
+            preset=self.preview_preset,
+            max_fps=self.preview_max_fps,
+            webm=self.preview_webm,
+            webm_crf=self.preview_webm_crf,
+            max_ready_seconds=self.preview_max_ready_seconds,
+        )
+
+    def video_limits(self) -> SourceLimits:
+        return SourceLimits(max_seconds=self.max_video_seconds, max_pixels=self.max_video_pixels)
 
     def image_ladder(self) -> Ladder:
         """The ladder every thumbnail is rendered in (REELFLOW_LADDER, REELFLOW_AVIF)."""

@@ -57,7 +57,12 @@ def _from_stored(job: AssetJob, spool_dir: str, path: Path, max_bytes: int) -> D
 def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
     settings = get_settings()
     logger = run_logger()
-    max_bytes = settings.max_image_bytes if job.kind == "thumbnail" else settings.max_video_bytes
+    if job.from_video:  # a full-length episode, for its poster or clip
+        max_bytes = settings.max_source_video_bytes
+    else:
+        max_bytes = (
+            settings.max_image_bytes if job.kind == "thumbnail" else settings.max_video_bytes
+        )
     if job.from_stored:
         return _from_stored(job, spool_dir, Path(spool_dir) / f"{uuid.uuid4().hex}.src", max_bytes)
     policy = FetchPolicy.from_settings(settings)

@@ -20,6 +20,10 @@ def load_manifest(ref: ManifestRef) -> Manifest:
 @io_task("upsert-episodes")
 def upsert_episodes(manifest: Manifest) -> list[AssetJob]:
     """One transaction for the whole manifest; returns the assets to import."""
+    settings = get_settings()
     return imports.upsert_manifest(
-        resources.engine(), manifest, ladder=get_settings().image_ladder()
+        resources.engine(),
+        manifest,
+        ladder=settings.image_ladder(),
+        preview=settings.preview_spec(),
     )

@@ -1,4 +1,6 @@
-"""Task: turn a downloaded file into what gets uploaded (compress images, check videos)."""
+"""Task: turn a downloaded file into what gets uploaded: a thumbnail's ladder of sizes (from
+the image, or from a poster frame of the episode's video), a preview as it came (a short clip
+browsers play) or a muted clip cut from a longer video (reelflow.core.video)."""
 
 from __future__ import annotations
 
@@ -12,14 +14,25 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from reelflow.adapters.probe import probe_video
+from reelflow.adapters.transcode import Clip, choose_poster, make_clip, make_poster
 from reelflow.core.imaging import ImagePolicy, Rendering, render_ladder
-from reelflow.core.media import expect_kind, judge_video
+from reelflow.core.media import SNIFF_BYTES, MediaType, VideoProbe, expect_kind, judge_video, sniff
 from reelflow.core.models import Downloaded, Prepared, RenditionFile
 from reelflow.core.units import human_size
+from reelflow.core.video import CLIP_RUNG, clip_plan, judge_source, playable_as_is
 from reelflow.settings import Settings, get_settings
 from tasks.log import run_logger
 from tasks.retry import step_failures
 from tasks.spool import spool_errors
+
+_CLIP_TYPES = {"mp4": "video/mp4", "webm": "video/webm"}
+
+
+@functools.cache
+def _video_slots(n: int) -> threading.BoundedSemaphore:
+    """At most n videos transcoded at once in this process (REELFLOW_TRANSCODE_CONCURRENCY);
+    each ffmpeg uses REELFLOW_FFMPEG_THREADS."""
+    return threading.BoundedSemaphore(n)
 
 
 @functools.cache
@@ -40,28 +53,160 @@ def _prepare(downloaded: Downloaded) -> Prepared:
     job = downloaded.job
     src = Path(downloaded.path)
     try:
+        with open(src, "rb") as handle:  # videos are probed, never read whole
+            head = handle.read(SNIFF_BYTES)
         if job.kind == "preview":
-            with open(src, "rb") as handle:  # previews are only checked, never read whole
-                media = expect_kind(handle.read(64), "video")
-            probe = probe_video(src)  # a real container whose first frame decodes
-            judge_video(media, probe)
-            return Prepared(
-                job=job,
-                path=os.fspath(src),
-                content_type=media.content_type,
-                ext=media.ext,
-                bytes=downloaded.bytes,
-                sha256=downloaded.sha256,
-                source_bytes=downloaded.bytes,
-                source_sha256=downloaded.sha256,
-                width=probe.width,
-                height=probe.height,
-                attempts=downloaded.attempts,
-            )
-        return _render(downloaded, src, settings)
+            return _preview(downloaded, src, expect_kind(head, "video"), settings)
+        found = sniff(head)
+        if found is not None and found.kind == "video":  # the poster of a full-length video
+            return _poster(downloaded, src, found, settings)
+        return _render(downloaded, src, settings, src.read_bytes())  # at most max_image_bytes
     except BaseException:
         src.unlink(missing_ok=True)
         raise
+
+
+def _probe(src: Path, media: MediaType, settings: Settings) -> VideoProbe:
+    """The probe of a video the bytes announced as `media`, refused unless it is a real one
+    within the limits (REELFLOW_MAX_VIDEO_SECONDS, REELFLOW_MAX_VIDEO_PIXELS)."""
+    probe = probe_video(src)  # a real container whose first frame decodes
+    judge_video(media, probe)
+    judge_source(probe, settings.video_limits())
+    return probe
+
+
+def _source_facts(media: MediaType, probe: VideoProbe) -> dict[str, object]:
+    return {**probe.facts(), "container": media.ext}
+
+
+def _poster(downloaded: Downloaded, src: Path, media: MediaType, settings: Settings) -> Prepared:
+    """The thumbnail of an episode that has only a video: a representative frame, through the
+    image ladder like any thumbnail (sizes, WebP, placeholder)."""
+    probe = _probe(src, media, settings)
+    with _video_slots(settings.transcode_concurrency):
+        poster = make_poster(
+            os.fspath(src),
+            probe,
+            settings.poster_window_seconds,
+            settings.ffmpeg_threads,
+            settings.ffmpeg_timeout,
+        )
+    run_logger().info(
+        "Poster of %s at %.2f s of %.1f s: %s",
+        downloaded.job.label,
+        poster.seconds,
+        probe.seconds or 0.0,
+        poster.why,
+    )
+    media_facts: dict[str, object] = {
+        "source": _source_facts(media, probe),
+        "poster": {"seconds": poster.seconds, "why": poster.why},
+    }
+    return _render(downloaded, src, settings, poster.png, media=media_facts)
+
+
+def _preview(downloaded: Downloaded, src: Path, media: MediaType, settings: Settings) -> Prepared:
+    """A ready-made short clip browsers play is stored as it is; anything else (a full-length
+    video, a long or unplayable preview) becomes a muted clip cut from its content."""
+    job = downloaded.job
+    probe = _probe(src, media, settings)
+    spec = settings.preview_spec()
+    facts = _source_facts(media, probe)
+    reason = (
+        "cut from the full-length video"
+        if job.from_video
+        else playable_as_is(media.ext, probe, spec)
+    )
+    if reason is None:
+        return Prepared(
+            job=job,
+            path=os.fspath(src),
+            content_type=media.content_type,
+            ext=media.ext,
+            bytes=downloaded.bytes,
+            sha256=downloaded.sha256,
+            source_bytes=downloaded.bytes,
+            source_sha256=downloaded.sha256,
+            width=probe.width,
+            height=probe.height,
+            attempts=downloaded.attempts,
+            media={"source": facts},
+        )
+    assert probe.seconds is not None  # judge_source refuses an unknown duration
+    outputs = spec.specs()
+    if job.make is not None:
+        outputs = tuple(o for o in outputs if (o[0], o[1]) in set(job.make))
+    threads, timeout = settings.ffmpeg_threads, settings.ffmpeg_timeout
+    clips: list[Clip] = []
+    try:
+        with _video_slots(settings.transcode_concurrency):
+            at, why, _ = choose_poster(
+                os.fspath(src), probe, settings.poster_window_seconds, threads, timeout
+            )
+            plan = clip_plan(probe.seconds, at, spec)
+            for _, fmt, _ in outputs:
+                clips.append(make_clip(os.fspath(src), plan, spec, fmt, threads, timeout))
+    except BaseException:
+        for clip in clips:
+            Path(clip.path).unlink(missing_ok=True)
+        raise
+    files = tuple(
+        RenditionFile(
+            rung=rung,
+            format=fmt,
+            digest=digest,
+            path=clip.path,
+            content_type=_CLIP_TYPES[fmt],
+            ext=fmt,
+            width=clip.width,
+            height=clip.height,
+            bytes=clip.bytes,
+            sha256=clip.sha256,
+            note=reason,
+        )
+        for (rung, fmt, digest), clip in zip(outputs, clips, strict=True)
+    )
+    run_logger().info(
+        "Cut %s: %.1f s from %.2f s of %.1f s (%s; start: %s): %s",
+        job.label,
+        plan.seconds,
+        plan.start,
+        probe.seconds,
+        reason,
+        why,
+        ", ".join(f"{c.format} {c.width}x{c.height} {human_size(c.bytes)}" for c in clips),
+    )
+    src.unlink(missing_ok=True)
+    first = files[0]
+    return Prepared(
+        job=job,
+        path=first.path,
+        content_type=first.content_type,
+        ext=first.ext,
+        bytes=first.bytes,
+        sha256=first.sha256,
+        source_bytes=downloaded.bytes,
+        source_sha256=downloaded.sha256,
+        width=first.width,
+        height=first.height,
+        compressed=True,
+        note=reason,
+        attempts=downloaded.attempts,
+        renditions=files,
+        partial=(first.rung, first.format) != (CLIP_RUNG, "mp4"),
+        media={
+            "source": facts,
+            "clip": {
+                "start": plan.start,
+                "seconds": clips[0].seconds,
+                "codec": clips[0].codec,
+                "width": first.width,
+                "height": first.height,
+                "why": reason,
+                "start_chosen": why,
+            },
+        },
+    )
 
 
 def _describe(rendering: Rendering) -> str:
@@ -75,10 +220,16 @@ def _describe(rendering: Rendering) -> str:
     return f"{human_size(rendering.input_bytes)} -> " + ", ".join(parts)
 
 
-def _render(downloaded: Downloaded, src: Path, settings: Settings) -> Prepared:
-    """Every rendition the job asks for, from one decode, each written to the spool."""
+def _render(
+    downloaded: Downloaded,
+    src: Path,
+    settings: Settings,
+    data: bytes,
+    media: dict[str, object] | None = None,
+) -> Prepared:
+    """Every rendition the job asks for, from one decode of `data` (the downloaded image, or
+    a video's poster frame), each written to the spool."""
     job = downloaded.job
-    data = src.read_bytes()  # at most max_image_bytes
     expect_kind(data[:64], "image")
     ladder = settings.image_ladder()
     specs = ladder.specs()
@@ -139,4 +290,5 @@ def _render(downloaded: Downloaded, src: Path, settings: Settings) -> Prepared:
         renditions=tuple(files),
         placeholder=rendering.placeholder,
         partial=partial,
+        media=media,
     )

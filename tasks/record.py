@@ -14,6 +14,14 @@ from tasks.outage import ride_out
 from tasks.retry import io_task, step_failures
 
 
+def _specs_of(stored: Stored) -> set[tuple[str, str]]:
+    """The (rung, format) an asset of this kind is kept in: the ladder, or the clip's formats."""
+    settings = get_settings()
+    if stored.prepared.job.kind == "preview":
+        return set(settings.preview_spec().digests())
+    return set(settings.image_ladder().digests())
+
+
 @io_task("record-stored")
 def record_stored(stored: Stored) -> Stored:
     """Mark the asset stored and point the episode at s3://bucket/key.
@@ -28,7 +36,7 @@ def record_stored(stored: Stored) -> Stored:
                 resources.engine(),
                 stored,
                 attempts=stored.prepared.attempts,
-                ladder=set(get_settings().image_ladder().digests()),
+                ladder=_specs_of(stored),
             ),
         )
     if stored.uploaded:

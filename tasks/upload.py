@@ -45,7 +45,7 @@ def _put(
 def _rendition_key(prepared: Prepared, file: RenditionFile) -> str:
     job = prepared.job
     version = content_version(prepared.source_sha256, file.digest)
-    return rendition_key(job.movie_id, job.number, file.rung, version, file.ext)
+    return rendition_key(job.movie_id, job.number, file.rung, version, file.ext, job.kind)
 
 
 def _upload_renditions(client: Any, bucket: str, prepared: Prepared) -> Stored:

@@ -20,6 +20,7 @@ narrow.
         ├── OriginRejected        HTTP 4xx other than 408/429
         ├── TooLarge              body or image bigger than the configured limit
         ├── UnsupportedMedia      content the asset kind cannot hold
+        ├── TranscodeFailed       ffmpeg failed on this input, or ran past its time limit
         ├── StorageRejected       S3 refused the request for good (access denied, no bucket)
         ├── DatabaseRejected      the database refused a statement for good (bad data)
         ├── SweepRefused          the orphan sweep's safety cap refused to delete
@@ -81,6 +82,7 @@ __all__ = [
     "TerminalError",
     "ToolUnavailable",
     "TooLarge",
+    "TranscodeFailed",
     "TransientError",
     "UnsupportedMedia",
     "exit_code",
@@ -183,6 +185,11 @@ class TooLarge(TerminalError):
 
 class UnsupportedMedia(TerminalError):
     """The content is not something this asset kind can hold."""
+
+
+class TranscodeFailed(TerminalError):
+    """ffmpeg could not make a clip or a poster from this file, or ran past
+    REELFLOW_FFMPEG_TIMEOUT (it was killed; its partial output removed)."""
 
 
 class StorageRejected(TerminalError):

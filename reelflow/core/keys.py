@@ -3,9 +3,11 @@
 The seed's layout is kept:
     episode-thumbnails/{movie}/ep{n}_thumb.{ext}
     episode-previews/{movie}/ep{n}_preview.{ext}
-and each rung of a thumbnail's ladder (reelflow.core.ladder) is stored beside it, with the
-rung's name and a content version (new source or new spec, new key):
+and each rung of a thumbnail's ladder (reelflow.core.ladder), and each format of a preview clip
+cut from a longer video (reelflow.core.video), is stored beside it, with the rung's name and a
+content version (new source or new spec, new key):
     episode-thumbnails/{movie}/ep{n}_thumb-{rung}-{version}.{ext}
+    episode-previews/{movie}/ep{n}_preview-clip-{version}.{ext}
 Thumbnails stored before the ladder keep their seed key as their `large` rendition.
 No input can name a key outside these prefixes: segments are restricted to a safe alphabet and
 the finished key is checked again before it is returned.
@@ -45,7 +47,8 @@ _EXT = re.compile(r"[a-z0-9]{1,8}")
 _MANAGED_KEY = re.compile(
     r"(episode-thumbnails/[A-Za-z0-9][A-Za-z0-9_-]{0,127}/ep[0-9]{1,6}_thumb"
     r"(?:-[a-z][a-z0-9]{0,15}-[0-9a-f]{10})?"
-    r"|episode-previews/[A-Za-z0-9][A-Za-z0-9_-]{0,127}/ep[0-9]{1,6}_preview)\.[a-z0-9]{1,8}"
+    r"|episode-previews/[A-Za-z0-9][A-Za-z0-9_-]{0,127}/ep[0-9]{1,6}_preview"
+    r"(?:-[a-z][a-z0-9]{0,15}-[0-9a-f]{10})?)\.[a-z0-9]{1,8}"
 )
 MAX_EPISODE_NUMBER = 999_999
 _RUNG = re.compile(r"[a-z][a-z0-9]{0,15}")
@@ -87,14 +90,23 @@ def asset_key(kind: AssetKind, movie_id: str, episode_number: int, ext: str) -> 
     return check_managed_key(key)
 
 
-def rendition_key(movie_id: str, episode_number: int, rung: str, version: str, ext: str) -> str:
+def rendition_key(
+    movie_id: str,
+    episode_number: int,
+    rung: str,
+    version: str,
+    ext: str,
+    kind: AssetKind = "thumbnail",
+) -> str:
     """The key of one rendition, e.g. rendition_key('m1', 3, 'small', '0123456789', 'webp')
-    -> 'episode-thumbnails/m1/ep3_thumb-small-0123456789.webp'."""
+    -> 'episode-thumbnails/m1/ep3_thumb-small-0123456789.webp', or of a preview clip,
+    rendition_key('m1', 3, 'clip', '0123456789', 'mp4', 'preview')
+    -> 'episode-previews/m1/ep3_preview-clip-0123456789.mp4'."""
     if not isinstance(rung, str) or not _RUNG.fullmatch(rung):
         raise InvalidKey(f"rung name {rung!r} is not allowed in a key")
     if not isinstance(version, str) or not _VERSION.fullmatch(version):
         raise InvalidKey(f"content version {version!r} must be 10 lowercase hex digits")
-    base = asset_key("thumbnail", movie_id, episode_number, ext)
+    base = asset_key(kind, movie_id, episode_number, ext)
     stem, _, ext = base.rpartition(".")
     return check_managed_key(f"{stem}-{rung}-{version}.{ext}")
 

@@ -58,14 +58,31 @@ class EpisodeIn(BaseModel):
 
     number: int = Field(ge=0, le=999_999, description="Episode number, unique within the movie")
     title: str = Field(default="", max_length=500)
-    thumbnail_url: str | None = Field(default=None, max_length=_MAX_URL)
-    video_preview_url: str | None = Field(default=None, max_length=_MAX_URL)
-
-    check_text = field_validator("title", "thumbnail_url", "video_preview_url", mode="before")(
-        _no_control_characters
+    thumbnail_url: str | None = Field(
+        default=None,
+        max_length=_MAX_URL,
+        description="Temporary URL of the episode's thumbnail image (JPEG, PNG, WebP, AVIF, "
+        "...); stored as a ladder of WebP sizes with a placeholder",
+    )
+    video_preview_url: str | None = Field(
+        default=None,
+        max_length=_MAX_URL,
+        description="Temporary URL of a ready-made short preview clip; stored as it is when "
+        "browsers play it and it is short, else transcoded into a muted H.264 clip",
+    )
+    video_url: str | None = Field(
+        default=None,
+        max_length=_MAX_URL,
+        description="Temporary URL of the full-length episode or trailer: the preview clip is "
+        "cut from it when there is no video_preview_url, and the poster (the thumbnail) is "
+        "taken from it when there is no thumbnail_url",
     )
 
-    @field_validator("thumbnail_url", "video_preview_url")
+    check_text = field_validator(
+        "title", "thumbnail_url", "video_preview_url", "video_url", mode="before"
+    )(_no_control_characters)
+
+    @field_validator("thumbnail_url", "video_preview_url", "video_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value in (None, ""):

@@ -229,6 +229,30 @@ class VideoProbe:
     height: int
     seconds: float | None  # None when the container does not say
     decoded_frame: bool  # the first frame of the video stream decoded
+    fps: float | None = None  # the stream's average frame rate, when known
+    rotation: int = 0  # display rotation in degrees (0, 90, 180, 270), counter-clockwise
+    audio: bool = False  # the file holds an audio stream
+    start: float = 0.0  # the container's start time (timestamps are offset by it)
+
+    @property
+    def display_size(self) -> tuple[int, int]:
+        """(width, height) as shown: a 90 or 270 degree rotation swaps them."""
+        if self.rotation % 180 == 90:
+            return self.height, self.width
+        return self.width, self.height
+
+    def facts(self) -> dict[str, object]:
+        """What is recorded in the database (assets.media['source'])."""
+        return {
+            "container": self.formats[0] if self.formats else "",
+            "codec": self.codec,
+            "width": self.width,
+            "height": self.height,
+            "seconds": round(self.seconds, 3) if self.seconds is not None else None,
+            "fps": round(self.fps, 3) if self.fps else None,
+            "rotation": self.rotation,
+            "audio": self.audio,
+        }
 
 
 # The demuxer names libavformat gives each container `sniff` recognises.

@@ -43,6 +43,9 @@ class AssetJob:
     # Make them from the stored large object (known_bucket/known_key) instead of source_url,
     # which may have expired (`backfill --renditions`).
     from_stored: bool = False
+    # The source is the episode's full-length video_url: a thumbnail becomes its poster
+    # frame, a preview a clip cut from it (reelflow.core.video).
+    from_video: bool = False
 
     @property
     def label(self) -> str:
@@ -61,10 +64,11 @@ class Downloaded:
 
 @dataclass(frozen=True)
 class RenditionFile:
-    """One rendition of a thumbnail, on local disk, ready to upload.
+    """One rendition of an asset, on local disk, ready to upload: a rung of a thumbnail's
+    ladder, or a preview clip (rung "clip") in one format.
 
-    `format` is the ladder's format (webp, avif); `ext` and `content_type` are those of the
-    bytes, which are the original's when the original was kept (`note` says why)."""
+    `format` is the spec's format (webp, avif; mp4, webm); `ext` and `content_type` are those
+    of the bytes, which are the original's when the original was kept (`note` says why)."""
 
     rung: str
     format: str
@@ -102,6 +106,8 @@ class Prepared:
     # True when the primary rendition (largest rung, WebP) was not made this time: the asset
     # row keeps its object, only the renditions made are recorded.
     partial: bool = False
+    # Videos: what the probe found and what was made (assets.media).
+    media: dict[str, object] | None = None
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
 __all__ = [
     "MARKER_COLOURS",
+    "full_video",
     "jpeg_with_orientation",
     "photo_jpeg",
     "png_image",
@@ -264,3 +265,90 @@ def preview_mp4(
     if target_bytes is None:
         codec += ["-crf", "28"]
     return _encode_video(".mp4", codec, seconds, width, height, seed, target_bytes)
+
+
+def full_video(
+    path: str | Path,
+    seconds: float = 90.0,
+    width: int = 1280,
+    height: int = 720,
+    *,
+    black_intro: float = 4.0,
+    audio: bool = True,
+    rotation: int = 0,
+    seed: int = 0,
+    container: str = "mp4",
+) -> Path:
+    """A full-length episode as a streaming app has it: a black intro, then scenes that change
+    (test patterns, colour bars, gradients), with a sine audio track; H.264 (or VP9 in WebM).
+
+    Written to `path` (made once: an existing file is kept). `rotation` sets the display
+    rotation tag (the pixels stay as they are, as phones record)."""
+    out = Path(path)
+    if out.exists() and out.stat().st_size > 0:
+        return out
+    size = f"{width}x{height}"
+    rest = max(0.1, seconds - black_intro)
+    sources = [
+        f"testsrc2=s={size}:r=24:d={{d}},hue=h={seed * 47 % 360}",
+        f"smptehdbars=s={size}:r=24:d={{d}}",
+        f"testsrc=s={size}:r=24:d={{d}}",
+        f"rgbtestsrc=s={size}:r=24:d={{d}},hue=h={(seed * 47 + 120) % 360}",
+    ]
+    scene = rest / len(sources)
+    pix = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"  # 4:2:0 needs even
+    parts = []
+    labels = []
+    if black_intro > 0:
+        parts.append(f"color=c=black:s={size}:r=24:d={black_intro}[b]")
+        labels.append("[b]")
+    for index, source in enumerate(sources):
+        parts.append(source.format(d=round(scene, 3)) + f",setsar=1[s{index}]")
+        labels.append(f"[s{index}]")
+    graph = ";".join(parts) + f";{''.join(labels)}concat=n={len(labels)}:v=1:a=0,format={pix}[v]"
+    if audio:
+        graph += f";sine=f={220 + seed * 10}:d={seconds}[a]"
+    if container == "webm":
+        codec = ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-crf", "40"]
+        codec += ["-b:v", "0", "-c:a", "libopus"] if audio else []
+    else:
+        codec = ["-c:v", "libx264", "-preset", "veryfast", "-crf", "30", "-g", "96"]
+        codec += ["-c:a", "aac", "-b:a", "48k"] if audio else []
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    cmd = [
+        _ffmpeg(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-nostdin",
+        "-y",
+        "-filter_complex",
+        graph,
+        "-map",
+        "[v]",
+        *(["-map", "[a]"] if audio else []),
+        *codec,
+        "-threads",
+        "2",
+        "-f",
+        container,
+        str(tmp),
+    ]
+    done = subprocess.run(cmd, capture_output=True, timeout=600, check=False)
+    if done.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"ffmpeg failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+    if rotation:
+        rotated = out.with_name(out.name + ".rot")
+        cmd = [_ffmpeg(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y"]
+        cmd += ["-display_rotation:v:0", str(rotation), "-i", str(tmp), "-c", "copy"]
+        cmd += ["-f", container, str(rotated)]
+        done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+        tmp.unlink(missing_ok=True)
+        if done.returncode != 0:
+            rotated.unlink(missing_ok=True)
+            raise RuntimeError(f"ffmpeg failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+        tmp = rotated
+    tmp.replace(out)
+    return out

@@ -209,7 +209,7 @@ def rung_totals(engine: Engine, movie_id: str | None = None) -> dict[str, Any]:
         )
         .join(Asset, Asset.id == RenditionRow.asset_id)
         .join(Episode, Episode.id == Asset.episode_id)
-        .where(*stored)
+        .where(*stored, Asset.kind == "thumbnail")  # preview clips are counted as previews
         .group_by(RenditionRow.rung, RenditionRow.format)
     )
     per_kind = (

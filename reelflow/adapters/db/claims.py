@@ -97,6 +97,7 @@ def _jobs(conn: Connection, asset_ids: Sequence[int]) -> list[tuple[int, AssetJo
             Episode.thumbnail_source_url,
             Episode.video_preview_url,
             Episode.video_preview_source_url,
+            Episode.video_source_url,
         )
         .join(Episode, Episode.id == Asset.episode_id)
         .where(Asset.id.in_(list(asset_ids)))
@@ -113,6 +114,10 @@ def _jobs(conn: Connection, asset_ids: Sequence[int]) -> list[tuple[int, AssetJo
                 number=row.number,
                 kind=row.kind,
                 source_url=url,
+                # No URL of its own: its poster or clip comes from the full-length video.
+                from_video=bool(row.video_source_url)
+                and url == row.video_source_url
+                and not getattr(row, source_col),
             )
             if url
             else None

@@ -14,18 +14,35 @@ from reelflow.adapters.db.engine import db_errors, insert_for
 from reelflow.adapters.db.schema import URL_COLUMNS, Asset, Episode, Movie, PurgeItem, utcnow
 from reelflow.core.keys import s3_url
 from reelflow.core.ladder import Ladder
-from reelflow.core.manifest import Manifest
+from reelflow.core.manifest import EpisodeIn, Manifest
 from reelflow.core.models import AssetJob, Stored
 from reelflow.core.rules import after_failure, already_stored, replaced_object
+from reelflow.core.video import PreviewSpec
 
 __all__ = ["record_failed", "record_stored", "upsert_manifest"]
 
 _MANIFEST_FIELD = {"thumbnail": "thumbnail_url", "preview": "video_preview_url"}
 
 
+def _sources(ep: EpisodeIn) -> list[tuple[str, str, bool]]:
+    """(kind, source URL, from the full video) of each asset the episode asks for: its own
+    URL, or else the full-length video (a poster for the thumbnail, a clip for the preview)."""
+    out = []
+    for kind, field in _MANIFEST_FIELD.items():
+        own = getattr(ep, field)
+        if own:
+            out.append((kind, own, False))
+        elif ep.video_url:
+            out.append((kind, ep.video_url, True))
+    return out
+
+
 @db_errors
 def upsert_manifest(
-    engine: Engine, manifest: Manifest, ladder: Ladder | None = None
+    engine: Engine,
+    manifest: Manifest,
+    ladder: Ladder | None = None,
+    preview: PreviewSpec | None = None,
 ) -> list[AssetJob]:
     """Create or update the movie and every episode at once; return the assets to import.
 
@@ -33,7 +50,11 @@ def upsert_manifest(
     it; the temporary URL is remembered in *_source_url either way.
 
     With a `ladder`, a thumbnail stored from the same source gets `make`: the renditions whose
-    spec digest is missing or differs (none when all are current, so nothing is done).
+    spec digest is missing or differs (none when all are current, so nothing is done). With a
+    `preview` spec, so does a preview clip cut from a longer video.
+
+    An episode with a `video_url` and no thumbnail (or preview) URL gets that asset from the
+    video; its current URL stays empty until then (a full-length video is no thumbnail).
     """
     now = utcnow()
     with engine.begin() as conn:
@@ -48,7 +69,13 @@ def upsert_manifest(
         if manifest.episodes:
             table = Episode.__table__
             ins = insert_for(conn, table)
-            set_: dict[str, Any] = {"title": ins.excluded.title, "updated_at": now}
+            set_: dict[str, Any] = {
+                "title": ins.excluded.title,
+                "updated_at": now,
+                "video_source_url": func.coalesce(
+                    ins.excluded.video_source_url, table.c.video_source_url
+                ),
+            }
             for current, source in URL_COLUMNS.values():
                 set_[source] = func.coalesce(ins.excluded[source], table.c[source])
                 set_[current] = case(
@@ -66,6 +93,7 @@ def upsert_manifest(
                         "thumbnail_source_url": ep.thumbnail_url,
                         "video_preview_url": ep.video_preview_url,
                         "video_preview_source_url": ep.video_preview_url,
+                        "video_source_url": ep.video_url,
                         "created_at": now,
                         "updated_at": now,
                     }
@@ -78,10 +106,9 @@ def upsert_manifest(
             ).all()
         )
         wanted = [
-            (ep.number, kind, getattr(ep, field))
+            (ep.number, kind, url, from_video)
             for ep in manifest.episodes
-            for kind, field in _MANIFEST_FIELD.items()
-            if getattr(ep, field)
+            for kind, url, from_video in _sources(ep)
         ]
         if wanted:
             asset_ins = insert_for(conn, Asset.__table__)
@@ -97,7 +124,7 @@ def upsert_manifest(
                         "created_at": now,
                         "updated_at": now,
                     }
-                    for number, kind, url in wanted
+                    for number, kind, url, _ in wanted
                 ],
             )
         existing = {
@@ -107,22 +134,23 @@ def upsert_manifest(
             )
         }
         made: dict[int, dict[tuple[str, str], str]] = {}
-        if ladder is not None:
+        if ladder is not None or preview is not None:
             made = renditions.digests_of(
-                conn,
-                [
-                    row.id
-                    for row in existing.values()
-                    if row.kind == "thumbnail" and row.status == "stored"
-                ],
+                conn, [row.id for row in existing.values() if row.status == "stored"]
             )
     jobs = []
-    for number, kind, url in wanted:
+    for number, kind, url, from_video in wanted:
         row = existing.get((ids[number], kind))
         known = row is not None and already_stored(row.status, row.source_url, url)
         make: tuple[tuple[str, str], ...] | None = None
         if known and row is not None and ladder is not None and kind == "thumbnail":
             make = tuple(spec.ident for spec in ladder.stale(made.get(row.id, {})))
+        elif known and row is not None and preview is not None and kind == "preview":
+            # A clip (it has rendition rows, or is cut from a video): remake what changed. A
+            # ready-made preview stored as it was has no rows and nothing to remake.
+            clips = made.get(row.id, {})
+            if clips or from_video:
+                make = preview.stale(clips)
         jobs.append(
             AssetJob(
                 episode_id=ids[number],
@@ -135,6 +163,7 @@ def upsert_manifest(
                 known_sha256=row.sha256 if known and row else None,
                 known_source_sha256=row.source_sha256 if row is not None else None,
                 make=make,
+                from_video=from_video,
             )
         )
     return jobs
@@ -154,7 +183,8 @@ def record_stored(
 
     A thumbnail's renditions (uploaded before this is called) are recorded in the same
     transaction, with its placeholder; renditions of rungs no longer in `ladder` ((rung,
-    format) of the current ladder) are dropped and their objects queued for purge. A partial
+    format) of the current ladder, or of the preview spec for a clip) are dropped and their
+    objects queued for purge. A partial
     rendering (only some rungs made) records those renditions and leaves the asset's object.
     """
     prepared, job = stored.prepared, stored.prepared.job
@@ -174,7 +204,10 @@ def record_stored(
             )
             if prepared.placeholder is not None:
                 renditions.set_placeholder(conn, asset_id, prepared.placeholder)
-            conn.execute(update(Asset).where(Asset.id == asset_id).values(updated_at=now))
+            touched: dict[str, Any] = {"updated_at": now}
+            if prepared.media is not None:
+                touched["media"] = prepared.media
+            conn.execute(update(Asset).where(Asset.id == asset_id).values(**touched))
         return
     with engine.begin() as conn:
         previous = conn.execute(
@@ -209,6 +242,8 @@ def record_stored(
             "updated_at": now,
             "stored_at": now,
         }
+        if prepared.media is not None or job.kind == "preview":
+            values["media"] = prepared.media
         result = conn.execute(
             update(Asset)
             .where(Asset.episode_id == job.episode_id, Asset.kind == job.kind)
@@ -223,12 +258,17 @@ def record_stored(
                     **{**values, "attempts": attempts},
                 )
             )
-        if stored.renditions:
+        if stored.renditions or job.kind == "preview":
             asset_id = conn.execute(
                 select(Asset.id).where(Asset.episode_id == job.episode_id, Asset.kind == job.kind)
             ).scalar_one()
+            # A ready-made preview has no renditions: clips cut before are dropped (purged).
             renditions.upsert_renditions(
-                conn, asset_id, stored.renditions, prepared.source_sha256, ladder
+                conn,
+                asset_id,
+                stored.renditions,
+                prepared.source_sha256,
+                ladder if stored.renditions else (),
             )
             if prepared.placeholder is not None:
                 renditions.set_placeholder(conn, asset_id, prepared.placeholder)

@@ -8,15 +8,18 @@ Tables:
     manifests the manifests submitted for import, content-addressed by sha256: a flow run
               carries the address (reelflow.core.manifest.ManifestRef), not the manifest
     leases    who works on a movie now: one import or backfill per movie at a time
-    renditions one row per (thumbnail asset, rung, format): each size of the ladder
-              (reelflow.core.ladder) that is in S3, written only after its upload
+    renditions one row per (asset, rung, format): each size of a thumbnail's ladder
+              (reelflow.core.ladder), and each format of a preview clip cut from a longer
+              video (reelflow.core.video), that is in S3, written only after its upload
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     ForeignKey,
@@ -109,6 +112,9 @@ class Episode(Base):
     # The temporary URLs last received, kept so a later run (backfill) can retry them.
     thumbnail_source_url: Mapped[str | None] = mapped_column(Text)
     video_preview_source_url: Mapped[str | None] = mapped_column(Text)
+    # The full-length video last received (migration 0008): the source of the preview clip
+    # when there is no ready-made one, and of the poster when there is no thumbnail URL.
+    video_source_url: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, onupdate=utcnow
@@ -159,6 +165,9 @@ class Asset(Base):
     # shown while the image loads (reelflow.core.placeholder).
     thumbhash: Mapped[str | None] = mapped_column(String(64))
     dominant_color: Mapped[str | None] = mapped_column(String(7))
+    # Videos (migration 0008): the source's probe and what was made from it (the clip's
+    # start and length, the poster's time), e.g. {"source": {...}, "clip": {...}}.
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     episode: Mapped[Episode] = relationship(back_populates="assets")
     renditions: Mapped[list[RenditionRow]] = relationship(
