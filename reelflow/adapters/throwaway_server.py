@@ -79,6 +79,12 @@ def _supervised_server_class() -> type[Any]:
                     "PREFECT__SERVER_EPHEMERAL": "1",
                     "PREFECT__SERVER_FINAL": "1",
                     **get_current_settings().to_environment_variables(exclude_unset=True),
+                    # Its root logger too: a request cancelled as a run ends made its
+                    # database pool log a CancelledError traceback (sqlalchemy.pool) on the
+                    # command's stderr. This server's records end with the command.
+                    "PREFECT_LOGGING_ROOT_LEVEL": os.environ.get(
+                        "PREFECT_LOGGING_ROOT_LEVEL", "CRITICAL"
+                    ),
                 },
                 preexec_fn=die_with_parent(),  # prctl only: safe after fork with threads
             )

@@ -43,6 +43,18 @@ def _print_table(movie_id: str, rows: list[dict[str, Any]]) -> None:
                 row[column] or "",
             )
             if kind != "thumbnail":
+                preview = row.get("preview")
+                if preview and preview["sources"]:
+                    for item in preview["sources"]:
+                        table.add_row(
+                            "",
+                            f"  clip {item['format']} {preview['seconds']:.1f}s"
+                            f" (from {preview['clip_start']:.1f}s of"
+                            f" {preview['source_seconds']:.0f}s)",
+                            "",
+                            f"{item['width']}x{item['height']}",
+                            item["url"] or "",
+                        )
                 continue
             for item in row["renditions"]:
                 table.add_row(

@@ -3,7 +3,9 @@
 - S3: moto's server, started once in the background and reused by later demos (state in
   .reelflow/), so a second demo finds its objects and uploads nothing new;
 - origin: a local HTTP server in this process serving generated JPEG thumbnails and WebM
-  previews (cached in .reelflow/media so every demo serves the same bytes);
+  previews, and for the last two episodes only a full-length video (75 s: a black intro,
+  scene changes, audio) from which reelflow cuts the preview clip and takes the poster
+  (cached in .reelflow/media so every demo serves the same bytes);
 - database: the default SQLite file; Prefect: its local (ephemeral) API unless PREFECT_API_URL
   is set.
 """
@@ -29,7 +31,7 @@ from reelflow.adapters import s3
 from reelflow.adapters.db import migrate
 from reelflow.core.keys import MANAGED_PREFIXES
 from reelflow.core.manifest import Manifest, parse_manifest
-from reelflow.devtools.media import photo_jpeg, preview_webm
+from reelflow.devtools.media import full_video, photo_jpeg, preview_webm
 from reelflow.devtools.origin import Origin
 from reelflow.devtools.s3server import free_port
 from reelflow.services import resources
@@ -92,6 +94,24 @@ def stop_s3(state_dir: Path = STATE_DIR) -> bool:
     return True
 
 
+# The last episodes have only a full-length video (video_url): reelflow cuts their preview
+# clip and takes their poster from it.
+VIDEO_EPISODES = 2
+VIDEO_SECONDS = 75.0
+
+
+def full_videos(count: int, episodes: int, media_dir: Path) -> dict[int, bytes]:
+    """Full-length episodes (a black intro, scene changes, an audio track) for the last
+    `count` of `episodes`, generated once and kept on disk."""
+    media_dir.mkdir(parents=True, exist_ok=True)
+    found = {}
+    for number in range(max(1, episodes - count + 1), episodes + 1):
+        path = media_dir / f"ep{number}-full.mp4"
+        full_video(path, VIDEO_SECONDS, 854, 480, black_intro=5.0, seed=number)
+        found[number] = path.read_bytes()
+    return found
+
+
 def sample_media(count: int, media_dir: Path) -> list[tuple[bytes, bytes]]:
     """(thumbnail JPEG, preview WebM) per episode, generated once and kept on disk."""
     media_dir.mkdir(parents=True, exist_ok=True)
@@ -142,6 +162,7 @@ def sandbox(episodes: int = 10, console: Console | None = None) -> Iterator[Mani
 
     console.print(f"preparing sample media for {episodes} episodes ...")
     media = sample_media(episodes, STATE_DIR / "media")
+    videos = full_videos(VIDEO_EPISODES, episodes, STATE_DIR / "media")
     port = _origin_port(STATE_DIR)
     try:
         origin = Origin(port=port)
@@ -157,6 +178,16 @@ def sandbox(episodes: int = 10, console: Console | None = None) -> Iterator[Mani
             "episodes": [],
         }
         for number, (jpg, webm) in enumerate(media, start=1):
+            if number in videos:
+                origin.add(f"/cdn/{number}/episode.mp4", videos[number], "video/mp4")
+                manifest_data["episodes"].append(
+                    {
+                        "number": number,
+                        "title": f"Episode {number}",
+                        "video_url": origin.url(f"/cdn/{number}/episode.mp4") + "?token=demo",
+                    }
+                )
+                continue
             origin.add(f"/cdn/{number}/thumb.jpg", jpg, "image/jpeg")
             origin.add(f"/cdn/{number}/preview.webm", webm, "video/webm")
             manifest_data["episodes"].append(
@@ -199,6 +230,24 @@ def renditions(console: Console) -> None:
         )
         table.add_row(str(row["episode"]), rungs or "none", shown)
     console.print(table)
+    clips = [row for row in rows if row.get("preview") and row["preview"]["sources"]]
+    if not clips:
+        return
+    videos = Table(title="cut from full-length videos: preview clip and poster")
+    videos.add_column("ep", justify="right")
+    videos.add_column("clip", no_wrap=True)
+    videos.add_column("cut at", no_wrap=True)
+    videos.add_column("poster", no_wrap=True)
+    for row in clips:
+        preview = row["preview"]
+        clip = preview["sources"][0]
+        videos.add_row(
+            str(row["episode"]),
+            f"{clip['format']} {clip['width']}x{clip['height']} {preview['seconds']:.1f}s muted",
+            f"{preview['clip_start']:.1f}s of {preview['source_seconds']:.0f}s",
+            " ".join(f"{r['width']}x{r['height']}" for r in row["renditions"]) or "none",
+        )
+    console.print(videos)
 
 
 def report(uploaded: int, console: Console) -> None:

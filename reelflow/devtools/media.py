@@ -295,6 +295,8 @@ def full_video(
         f"testsrc=s={size}:r=24:d={{d}}",
         f"rgbtestsrc=s={size}:r=24:d={{d}},hue=h={(seed * 47 + 120) % 360}",
     ]
+    turn = seed % len(sources)
+    sources = sources[turn:] + sources[:turn]  # other seeds, other scene order
     scene = rest / len(sources)
     pix = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"  # 4:2:0 needs even
     parts = []

@@ -337,7 +337,8 @@ def _origin(value: str | None) -> str:
 def episode_media(movie_id: str, *, settings: Settings | None = None) -> list[dict[str, Any]]:
     """Each episode of a movie as an app renders it: the thumbnail and preview URLs, and the
     thumbnail's renditions (URL, width, height, format; largest first), a `srcset` per
-    format, and the placeholder (ThumbHash, dominant colour).
+    format, the placeholder (ThumbHash, dominant colour), and the preview's facts (size,
+    length, the clip's MP4/WebM sources: `_preview`).
 
     One cache round trip for the whole page: every URL of every episode (renditions and
     previews alike) is resolved in one call (one Redis MGET; reelflow.services.urls)."""
@@ -348,12 +349,13 @@ def episode_media(movie_id: str, *, settings: Settings | None = None) -> list[di
     engine = resources.engine(settings)
     episodes = catalog.movie_episode_urls(engine, movie_id)
     rung_order = [rung.name for rung in (settings or get_settings()).image_ladder().rungs]
-    thumbnails = catalog.movie_renditions(engine, movie_id, rung_order)
+    stored = catalog.movie_media(engine, movie_id, rung_order)
+    thumbnails, previews = stored["thumbnail"], stored["preview"]
     held = [getattr(e, column) for e in episodes for _, column in _KINDS if getattr(e, column)]
     held += [
         s3_url(bucket, key)
-        for thumbnail in thumbnails.values()
-        for _, _, bucket, key, *_ in thumbnail["renditions"]
+        for asset in (*thumbnails.values(), *previews.values())
+        for _, _, bucket, key, *_ in asset["renditions"]
     ]
     resolved = resolver(settings).resolve(held).urls if held else {}
     rows = []
@@ -388,5 +390,37 @@ def episode_media(movie_id: str, *, settings: Settings | None = None) -> list[di
             if thumbnail.get("thumbhash")
             else None
         )
+        row["preview"] = _preview(previews.get(episode.number), resolved)
         rows.append(row)
     return rows
+
+
+def _preview(stored: dict[str, Any] | None, resolved: dict[str, str]) -> dict[str, Any] | None:
+    """A stored preview's facts for a <video> tag: its size and length, the clip's sources
+    (MP4 first, then WebM when made; empty for a ready-made preview, whose URL is
+    video_preview_url), and where in the source a clip was cut from."""
+    from reelflow.core.keys import s3_url
+
+    if stored is None:
+        return None
+    media = stored.get("media") or {}
+    clip = media.get("clip") or {}
+    source = media.get("source") or {}
+    return {
+        "content_type": stored["content_type"],
+        "width": stored["width"],
+        "height": stored["height"],
+        "seconds": clip.get("seconds", source.get("seconds")),
+        "clip_start": clip.get("start"),
+        "source_seconds": source.get("seconds") if clip else None,
+        "sources": [
+            {
+                "format": fmt,
+                "content_type": content_type,
+                "width": width,
+                "height": height,
+                "url": resolved.get(s3_url(bucket, key)),
+            }
+            for _, fmt, bucket, key, content_type, width, height in stored["renditions"]
+        ],
+    }

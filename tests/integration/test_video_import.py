@@ -109,6 +109,16 @@ def test_a_video_only_episode_gets_a_clip_and_a_poster_ladder(env, sources, tmp_
     poster = Image.open(io.BytesIO(body(large.key)))
     assert poster.format == "WEBP" and poster.size == (480, 270), "never upscaled"
     assert ImageStat.Stat(poster.convert("L")).mean[0] > 40, "not black"
+    from reelflow.services import urls
+
+    page = urls.episode_media("mv-video")
+    shown = page[0]["preview"]
+    assert shown["seconds"] == pytest.approx(6.0, abs=0.1)
+    assert (shown["width"], shown["height"]) == (480, 270)
+    assert shown["clip_start"] == made["start"] and shown["source_seconds"] == source["seconds"]
+    assert [s["format"] for s in shown["sources"]] == ["mp4"]
+    assert clip.key in shown["sources"][0]["url"] and clip.key in page[0]["video_preview_url"]
+    assert page[0]["renditions"][0]["url"] and large.key in page[0]["thumbnail_url"]
     assert {(r.rung, r.format) for k, r in rows.items() if k[1] == "thumbnail"} == {
         ("large", "webp"),
         ("medium", "webp"),

@@ -154,11 +154,27 @@ def movie_renditions(
     """Per episode number: its thumbnail's placeholder and renditions (largest first), as
     {"thumbhash", "color", "renditions": [(rung, format, bucket, key, content_type, width,
     height), ...]}. Episodes without a stored thumbnail are absent."""
+    return movie_media(engine, movie_id, rung_order)["thumbnail"]
+
+
+@db_errors
+def movie_media(
+    engine: Engine, movie_id: str, rung_order: Sequence[str] = ()
+) -> dict[str, dict[int, dict[str, Any]]]:
+    """In one query, per kind ("thumbnail", "preview") and episode number, the stored asset's
+    renditions (largest first, as in movie_renditions) and facts: "thumbhash", "color",
+    "media" (the video probe and what was made: reelflow.core.video), "width", "height",
+    "content_type". A ready-made preview has no renditions."""
     query = (
         select(
             Episode.number,
+            Asset.kind,
             Asset.thumbhash,
             Asset.dominant_color,
+            Asset.media,
+            Asset.width.label("asset_width"),
+            Asset.height.label("asset_height"),
+            Asset.content_type.label("asset_type"),
             RenditionRow.rung,
             RenditionRow.format,
             RenditionRow.bucket,
@@ -169,21 +185,25 @@ def movie_renditions(
         )
         .join(Asset, Asset.episode_id == Episode.id)
         .outerjoin(RenditionRow, RenditionRow.asset_id == Asset.id)
-        .where(Episode.movie_id == movie_id, Asset.kind == "thumbnail", Asset.status == "stored")
+        .where(Episode.movie_id == movie_id, Asset.status == "stored")
         .order_by(Episode.number)
     )
-    found: dict[int, dict[str, Any]] = {}
     with engine.connect() as conn:
         rows = conn.execute(query).all()
-    by_episode: dict[int, list[Any]] = {}
+    grouped: dict[tuple[str, int], list[Any]] = {}
     for row in rows:
-        by_episode.setdefault(row.number, []).append(row)
+        grouped.setdefault((row.kind, row.number), []).append(row)
     order = _ladder_order(rung_order)
-    for number, episode_rows in by_episode.items():
+    found: dict[str, dict[int, dict[str, Any]]] = {"thumbnail": {}, "preview": {}}
+    for (kind, number), episode_rows in grouped.items():
         first = episode_rows[0]
-        found[number] = {
+        found.setdefault(kind, {})[number] = {
             "thumbhash": first.thumbhash,
             "color": first.dominant_color,
+            "media": first.media,
+            "width": first.asset_width,
+            "height": first.asset_height,
+            "content_type": first.asset_type,
             "renditions": [
                 (r.rung, r.format, r.bucket, r.key, r.content_type, r.width, r.height)
                 for r in sorted((r for r in episode_rows if r.key is not None), key=order)
