@@ -14,7 +14,7 @@ from prefect import task
 from prefect.cache_policies import NONE
 
 from reelflow.adapters.probe import probe_video
-from reelflow.adapters.transcode import Clip, choose_poster, make_clip, make_poster
+from reelflow.adapters.transcode import Analysis, Clip, analyse, make_clip, make_poster
 from reelflow.core.imaging import ImagePolicy, Rendering, render_ladder
 from reelflow.core.media import SNIFF_BYTES, MediaType, VideoProbe, expect_kind, judge_video, sniff
 from reelflow.core.models import Downloaded, Prepared, RenditionFile
@@ -66,13 +66,24 @@ def _prepare(downloaded: Downloaded) -> Prepared:
         raise
 
 
-def _probe(src: Path, media: MediaType, settings: Settings) -> VideoProbe:
-    """The probe of a video the bytes announced as `media`, refused unless it is a real one
-    within the limits (REELFLOW_MAX_VIDEO_SECONDS, REELFLOW_MAX_VIDEO_PIXELS)."""
-    probe = probe_video(src)  # a real container whose first frame decodes
-    judge_video(media, probe)
-    judge_source(probe, settings.video_limits())
-    return probe
+def _analyse(downloaded: Downloaded, src: Path, media: MediaType, settings: Settings) -> Analysis:
+    """The source's probe, refused unless it is a real video of the announced container within
+    the limits (REELFLOW_MAX_VIDEO_SECONDS, REELFLOW_MAX_VIDEO_PIXELS), and its poster time:
+    once per source (reelflow.adapters.transcode.analyse)."""
+
+    def judge(probe: VideoProbe) -> None:
+        judge_video(media, probe)
+        judge_source(probe, settings.video_limits())
+
+    with _video_slots(settings.transcode_concurrency):
+        return analyse(
+            os.fspath(src),
+            downloaded.sha256,
+            settings.poster_window_seconds,
+            settings.ffmpeg_threads,
+            settings.ffmpeg_timeout,
+            judge,
+        )
 
 
 def _source_facts(media: MediaType, probe: VideoProbe) -> dict[str, object]:
@@ -82,12 +93,12 @@ def _source_facts(media: MediaType, probe: VideoProbe) -> dict[str, object]:
 def _poster(downloaded: Downloaded, src: Path, media: MediaType, settings: Settings) -> Prepared:
     """The thumbnail of an episode that has only a video: a representative frame, through the
     image ladder like any thumbnail (sizes, WebP, placeholder)."""
-    probe = _probe(src, media, settings)
+    found = _analyse(downloaded, src, media, settings)
     with _video_slots(settings.transcode_concurrency):
         poster = make_poster(
             os.fspath(src),
-            probe,
-            settings.poster_window_seconds,
+            found.poster_at,
+            found.why,
             settings.ffmpeg_threads,
             settings.ffmpeg_timeout,
         )
@@ -95,11 +106,11 @@ def _poster(downloaded: Downloaded, src: Path, media: MediaType, settings: Setti
         "Poster of %s at %.2f s of %.1f s: %s",
         downloaded.job.label,
         poster.seconds,
-        probe.seconds or 0.0,
+        found.probe.seconds or 0.0,
         poster.why,
     )
     media_facts: dict[str, object] = {
-        "source": _source_facts(media, probe),
+        "source": _source_facts(media, found.probe),
         "poster": {"seconds": poster.seconds, "why": poster.why},
     }
     return _render(downloaded, src, settings, poster.png, media=media_facts)
@@ -109,14 +120,19 @@ def _preview(downloaded: Downloaded, src: Path, media: MediaType, settings: Sett
     """A ready-made short clip browsers play is stored as it is; anything else (a full-length
     video, a long or unplayable preview) becomes a muted clip cut from its content."""
     job = downloaded.job
-    probe = _probe(src, media, settings)
     spec = settings.preview_spec()
+    found: Analysis | None = None
+    reason: str | None = "cut from the full-length video"
+    if job.from_video:
+        found = _analyse(downloaded, src, media, settings)
+        probe = found.probe
+    else:  # probed first: a short web-playable clip is not scanned
+        probe = probe_video(src)
+        judge_video(media, probe)
+        judge_source(probe, settings.video_limits())
+        reason = playable_as_is(media.ext, probe, spec)
+        found = _analyse(downloaded, src, media, settings) if reason else None
     facts = _source_facts(media, probe)
-    reason = (
-        "cut from the full-length video"
-        if job.from_video
-        else playable_as_is(media.ext, probe, spec)
-    )
     if reason is None:
         return Prepared(
             job=job,
@@ -138,12 +154,11 @@ def _preview(downloaded: Downloaded, src: Path, media: MediaType, settings: Sett
         outputs = tuple(o for o in outputs if (o[0], o[1]) in set(job.make))
     threads, timeout = settings.ffmpeg_threads, settings.ffmpeg_timeout
     clips: list[Clip] = []
+    assert found is not None
+    at, why = found.poster_at, found.why
+    plan = clip_plan(probe.seconds, at, spec)
     try:
         with _video_slots(settings.transcode_concurrency):
-            at, why, _ = choose_poster(
-                os.fspath(src), probe, settings.poster_window_seconds, threads, timeout
-            )
-            plan = clip_plan(probe.seconds, at, spec)
             for _, fmt, _ in outputs:
                 clips.append(make_clip(os.fspath(src), plan, spec, fmt, threads, timeout))
     except BaseException:

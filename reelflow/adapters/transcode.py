@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,7 +32,7 @@ from reelflow.core.video import (
     scan_args,
 )
 
-__all__ = ["Clip", "Poster", "choose_poster", "make_clip", "make_poster"]
+__all__ = ["Analysis", "Clip", "Poster", "analyse", "choose_poster", "make_clip", "make_poster"]
 
 
 @dataclass(frozen=True)
@@ -81,9 +84,8 @@ def choose_poster(
     return seconds, why, cpu
 
 
-def make_poster(src: str, probe: VideoProbe, window: float, threads: int, timeout: float) -> Poster:
-    """The poster frame as PNG bytes, upright (display rotation applied)."""
-    seconds, why, cpu = choose_poster(src, probe, window, threads, timeout)
+def make_poster(src: str, seconds: float, why: str, threads: int, timeout: float) -> Poster:
+    """The frame at `seconds` as PNG bytes, upright (display rotation applied)."""
     out = f"{src}.poster.png"
     try:
         done = run_ffmpeg(
@@ -98,7 +100,56 @@ def make_poster(src: str, probe: VideoProbe, window: float, threads: int, timeou
         Path(out).unlink(missing_ok=True)
     if not data:
         raise TranscodeFailed(f"no frame at {seconds:.2f} s to make a poster from")
-    return Poster(seconds=seconds, why=why, png=data, cpu_seconds=cpu + done.cpu_seconds)
+    return Poster(seconds=seconds, why=why, png=data, cpu_seconds=done.cpu_seconds)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """A source's probe and its poster time: what both of an episode's video jobs need."""
+
+    probe: VideoProbe
+    poster_at: float
+    why: str
+
+
+_ANALYSES: OrderedDict[tuple[str, float], Analysis] = OrderedDict()
+_LOCKS: dict[tuple[str, float], threading.Lock] = {}
+_GUARD = threading.Lock()
+_KEEP = 256
+
+
+def analyse(
+    src: str,
+    sha256: str,
+    window: float,
+    threads: int,
+    timeout: float,
+    judge: Callable[[VideoProbe], None],
+) -> Analysis:
+    """Probe `src`, `judge` the probe (raises to refuse), and scan its keyframes for the poster
+    time, once per source in this process: the thumbnail and the preview of a video-only
+    episode download the same bytes (equal sha256), and the second job takes the first one's
+    analysis (waiting for it when both run at once) instead of scanning again. Only an
+    accepted source's analysis is kept (the last 256)."""
+    key = (sha256, window)
+    with _GUARD:
+        lock = _LOCKS.setdefault(key, threading.Lock())
+    with lock:
+        with _GUARD:
+            found = _ANALYSES.get(key)
+        if found is not None:
+            judge(found.probe)
+            return found
+        probe = probe_video(src)
+        judge(probe)
+        seconds, why, _ = choose_poster(src, probe, window, threads, timeout)
+        found = Analysis(probe=probe, poster_at=seconds, why=why)
+        with _GUARD:
+            _ANALYSES[key] = found
+            while len(_ANALYSES) > _KEEP:
+                old, _ = _ANALYSES.popitem(last=False)
+                _LOCKS.pop(old, None)
+        return found
 
 
 def _sha256(path: str) -> str:

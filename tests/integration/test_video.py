@@ -17,7 +17,7 @@ from PIL import Image, ImageStat
 
 from reelflow.adapters.ffmpeg import ffmpeg_exe, run_ffmpeg
 from reelflow.adapters.probe import probe_video
-from reelflow.adapters.transcode import make_clip, make_poster
+from reelflow.adapters.transcode import choose_poster, make_clip, make_poster
 from reelflow.core.errors import TooLarge, TranscodeFailed, UnsupportedMedia
 from reelflow.core.media import expect_kind, judge_video, sniff
 from reelflow.core.video import PreviewSpec, SourceLimits, clip_args, clip_plan, judge_source
@@ -55,7 +55,8 @@ def top_level_boxes(path: Path) -> list[str]:
 
 def poster_of(path: Path, window: float = 60.0):
     probe = probe_video(path)
-    return probe, make_poster(os.fspath(path), probe, window, 2, 60)
+    seconds, why, _ = choose_poster(os.fspath(path), probe, window, 2, 60)
+    return probe, make_poster(os.fspath(path), seconds, why, 2, 60)
 
 
 def test_the_poster_is_not_the_black_intro(videos):
@@ -281,3 +282,35 @@ def test_limits_refuse_an_over_long_source_before_any_transcode(videos):
         judge_source(probe, SourceLimits(max_seconds=60.0))
     with pytest.raises(TooLarge, match="REELFLOW_MAX_VIDEO_PIXELS"):
         judge_source(probe, SourceLimits(max_pixels=320 * 179))
+
+
+def test_both_jobs_of_an_episode_share_one_analysis_even_at_once(videos):
+    import threading
+
+    from reelflow.adapters.transcode import analyse
+
+    path = os.fspath(source(videos, "black-intro.mp4", black_intro=8.0))
+    judged = []
+    barrier = threading.Barrier(2)
+    got = []
+
+    def job() -> None:
+        barrier.wait()
+        got.append(analyse(path, "a" * 64, 60.0, 1, 60, judged.append))
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert got[0] is got[1], "one probe and one keyframe scan for both"
+    assert len(judged) == 2, "each job still judges the file"
+    assert analyse(path, "b" * 64, 60.0, 1, 60, judged.append) is not got[0], "other bytes"
+
+    def refuse(_probe) -> None:
+        raise UnsupportedMedia("refused")
+
+    with pytest.raises(UnsupportedMedia):
+        analyse(path, "c" * 64, 60.0, 1, 60, refuse)
+    # A refused file is not remembered: the same bytes judged again are analysed again.
+    assert analyse(path, "c" * 64, 60.0, 1, 60, judged.append) is not got[0]

@@ -57,9 +57,7 @@ def body(key: str) -> bytes:
     return s3.get_object(Bucket=get_settings().s3_bucket_name, Key=key)["Body"].read()
 
 
-def manifest(
-    origin: Origin, movie_id: str, served: dict[int, tuple[str, bytes]], tag: str = "a"
-):
+def manifest(origin: Origin, movie_id: str, served: dict[int, tuple[str, bytes]], tag: str = "a"):
     episodes = []
     for number, (field, data) in served.items():
         ext = "webm" if data[:4] == b"\x1a\x45\xdf\xa3" else "mp4"
@@ -106,6 +104,8 @@ def test_a_video_only_episode_gets_a_clip_and_a_poster_ladder(env, sources, tmp_
     assert thumb.source_sha256 == preview.source_sha256, "both from the same video"
     assert thumb.thumbhash and thumb.dominant_color
     assert thumb.media["poster"]["seconds"] >= 6.0, "past the black intro"
+    # One analysis for both: the clip starts at the poster (moved back only near the end).
+    assert made["start"] == min(thumb.media["poster"]["seconds"], 30.0 - 6.0)
     poster = Image.open(io.BytesIO(body(large.key)))
     assert poster.format == "WEBP" and poster.size == (480, 270), "never upscaled"
     assert ImageStat.Stat(poster.convert("L")).mean[0] > 40, "not black"
