@@ -252,3 +252,53 @@ def test_broken_and_hostile_videos_fail_alone_and_lose_nothing(env, sources, tmp
     for row in assets.values():
         assert "secret-token" not in (row.last_error or "")
         assert "Traceback" not in (row.last_error or "")
+
+
+def test_deleting_the_movie_purges_its_clips_and_posters(env, sources, monkeypatch):
+    from deployments.launch import PrefectPurgeLauncher
+    from reelflow.services.movies import delete_movie
+
+    monkeypatch.setenv("REELFLOW_PREVIEW_WEBM", "true")
+    reset_settings()
+    with Origin() as origin:
+        state, _ = run_import(manifest(origin, "mv-del-v", {1: ("video_url", sources["other"])}))
+    assert state.is_completed(), state.message
+    made = {row.key for row in rows_of("mv-del-v").values()}
+    assert len(made) == 5, "three poster rungs, the MP4 and the WebM clip"
+    assert made <= set(objects())
+
+    result = delete_movie("mv-del-v", launcher=PrefectPurgeLauncher(), wait=True)
+
+    assert result.purge is not None and result.purge.ok
+    assert result.purge.deleted == 5
+    assert not made & set(objects()), "every clip and poster is gone"
+    assert rows_of("mv-del-v") == {}
+
+
+def test_backfill_retries_a_video_only_episode_from_its_video(env, sources):
+    from flows.backfill import backfill
+    from reelflow.devtools.origin import Fault
+
+    with Origin() as origin:
+        url = origin.add(
+            "/mv-back-v/1/video.mp4",
+            sources["other"],
+            "video/mp4",
+            faults=[Fault.status(404, times=2)],  # gone for the import's two jobs
+        )
+        data = {"movie_id": "mv-back-v", "episodes": [{"number": 1, "video_url": url}]}
+        state, summary = run_import(data)
+        assert (summary.stored, summary.failed) == (0, 2)
+        episodes, assets = db_state("mv-back-v")
+        assert episodes[0].thumbnail_url is None and episodes[0].video_preview_url is None, (
+            "a full-length video is passed through as neither thumbnail nor preview"
+        )
+        assert {a.status for a in assets.values()} == {"failed"}
+
+        state = backfill(return_state=True)
+    assert state.is_completed(), state.message
+    episodes, assets = db_state("mv-back-v")
+    rows = rows_of("mv-back-v")
+    assert assets[(1, "thumbnail")].key == rows[(1, "thumbnail", "large", "webp")].key
+    assert assets[(1, "preview")].key == rows[(1, "preview", "clip", "mp4")].key
+    assert episodes[0].video_preview_url.endswith(".mp4") and "clip" in assets[(1, "preview")].key
