@@ -32,6 +32,8 @@ from reelflow.core.video import (
     scan_args,
 )
 
+SHORT_CLIP_TOLERANCE = 0.25  # seconds a clip may fall short of its plan (frame rounding)
+
 __all__ = ["Analysis", "Clip", "Poster", "analyse", "choose_poster", "make_clip", "make_poster"]
 
 
@@ -177,6 +179,14 @@ def make_clip(
     except UnsupportedMedia as exc:
         Path(out).unlink(missing_ok=True)
         raise TranscodeFailed(f"the {fmt} clip ffmpeg made does not play: {exc}") from None
+    made_seconds = made.seconds or 0.0
+    if made_seconds < plan.seconds - SHORT_CLIP_TOLERANCE:
+        # The header promised more than the file holds (truncated after its index).
+        Path(out).unlink(missing_ok=True)
+        raise TranscodeFailed(
+            f"the source ends early: a {made_seconds:.1f} s clip where {plan.seconds:.1f} s "
+            f"from {plan.start:.1f} s were due (a truncated file?)"
+        )
     return Clip(
         path=out,
         format=fmt,

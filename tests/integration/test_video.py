@@ -245,6 +245,36 @@ def test_a_truncated_video_is_a_clear_error(videos, tmp_path):
         probe_video(moov_last)
 
 
+def test_a_truncated_file_whose_index_survived_is_refused_not_cut_short(videos, tmp_path):
+    whole = source(videos, "ninety.mp4", seconds=90.0)
+    first = tmp_path / "faststart.mp4"
+    subprocess.run(
+        [
+            ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-i",
+            os.fspath(whole),
+            "-c",
+            "copy",
+            "-movflags",
+            "+faststart",
+            os.fspath(first),
+        ],
+        check=True,
+    )
+    data = first.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    probe = probe_video(cut)
+    assert probe.seconds == pytest.approx(90.0, abs=0.1), "the index still says 90 s"
+    spec = PreviewSpec()
+    for start in (40.0, 80.0):  # running off the end, and wholly past it
+        with pytest.raises(TranscodeFailed, match=r"source ends early|does not play"):
+            make_clip(os.fspath(cut), clip_plan(probe.seconds, start, spec), spec, "mp4", 2, 60)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.mp4", "faststart.mp4"]
+
+
 def test_an_audio_only_file_and_an_image_renamed_mp4_are_refused(tmp_path):
     audio = tmp_path / "tone.mp4"
     subprocess.run(
