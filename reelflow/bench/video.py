@@ -13,7 +13,8 @@ alone.
   2 transcodes at once (threads per ffmpeg: REELFLOW_FFMPEG_THREADS): sources per minute and
   the ratio.
 * **Memory.** `--long` adds a 2-hour 1080p source (60 s of picture looped, stream-copied):
-  the peak RSS of ffmpeg (the largest child) and of this process over its work.
+  the peak RSS of ffmpeg (the largest child) and of the Python process doing its work, in a
+  fresh process, against the same for a 90 s 1080p source.
 
 Sources are generated once into DIR (a black intro, scene changes, an audio track).
 """
@@ -22,9 +23,9 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -161,16 +162,33 @@ def _floor(path: Path, settings: Any, work: Path, at: float) -> float:
     return took
 
 
-def _children_peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+_MEMORY_CHILD = r"""
+import json, resource, sys
+from pathlib import Path
+from reelflow.bench.video import _reelflow
+from reelflow.settings import get_settings
+one = _reelflow(Path(sys.argv[1]), get_settings())
+with open("/proc/self/status") as status:
+    hwm = next(int(l.split()[1]) for l in status if l.startswith("VmHWM:"))
+print(json.dumps({
+    "seconds": round(one["seconds"], 2),
+    "ffmpeg_peak_rss_mb": round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1),
+    "process_peak_rss_mb": round(hwm / 1024, 1),
+}))
+"""
 
 
-def _self_rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+def _memory(path: Path) -> dict[str, Any]:
+    """Peak RSS of the largest ffmpeg and of the Python process doing one source's work, in a
+    fresh process (its children are only that work's ffmpeg runs)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _MEMORY_CHILD, str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def run(
@@ -254,15 +272,12 @@ def run(
     if long:
         echo("generating the 2-hour 1080p source (once) ...")
         path = _long_source(folder)
-        before_children, before_self = _children_peak_mb(), _self_rss_mb()
-        one = _reelflow(path, settings)
+        short = floor_sources[0]
         result["long"] = {
             "source": path.name,
             "source_mb": round(path.stat().st_size / 2**20, 1),
-            "seconds": round(one["seconds"], 2),
-            "ffmpeg_peak_rss_mb": round(max(_children_peak_mb(), before_children), 1),
-            "process_peak_rss_mb": round(_self_rss_mb(), 1),
-            "process_peak_before_mb": round(before_self, 1),
+            **{f"long_{k}": v for k, v in _memory(path).items()},
+            **{f"90s_{k}": v for k, v in _memory(short).items()},
         }
         echo(json.dumps(result["long"]))
     return result
