@@ -3,7 +3,7 @@
 - S3: moto's server, started once in the background and reused by later demos (state in
   .reelflow/), so a second demo finds its objects and uploads nothing new;
 - origin: a local HTTP server in this process serving generated JPEG thumbnails and WebM
-  previews, and for the last two episodes only a full-length video (75 s: a black intro,
+  previews, and for the last two episodes only a full-length video (90 s: a black intro,
   scene changes, audio) from which reelflow cuts the preview clip and takes the poster
   (cached in .reelflow/media so every demo serves the same bytes);
 - database: the default SQLite file; Prefect: its local (ephemeral) API unless PREFECT_API_URL
@@ -97,7 +97,7 @@ def stop_s3(state_dir: Path = STATE_DIR) -> bool:
 # The last episodes have only a full-length video (video_url): reelflow cuts their preview
 # clip and takes their poster from it.
 VIDEO_EPISODES = 2
-VIDEO_SECONDS = 75.0
+VIDEO_SECONDS = 90.0
 
 
 def full_videos(count: int, episodes: int, media_dir: Path) -> dict[int, bytes]:

@@ -41,7 +41,7 @@ def test_the_demo_runs_twice_without_a_traceback(tmp_path: Path) -> None:
         # 854x480 source: never upscaled) and a 6 s muted clip cut after the black intro.
         posters = re.findall(r"854x480 640x360 320x180 .* #[0-9a-f]{6} ", first.stdout)
         assert len(posters) == 2, first.stdout
-        clips = re.findall(r"mp4 854x480 6\.0s muted .* ([0-9.]+)s of 75s", first.stdout)
+        clips = re.findall(r"mp4 854x480 6\.0s muted .* ([0-9.]+)s of 90s", first.stdout)
         assert len(clips) == 2 and all(float(start) >= 5.0 for start in clips), first.stdout
         second = _demo(tmp_path)
         assert second.returncode == 0, second.stdout + second.stderr
