@@ -22,6 +22,7 @@ from reelflow.core.errors import TooLarge, TranscodeFailed, UnsupportedMedia
 from reelflow.core.media import expect_kind, judge_video, sniff
 from reelflow.core.video import PreviewSpec, SourceLimits, clip_args, clip_plan, judge_source
 from reelflow.devtools import media as samples
+from tests.support.videos import lavfi
 
 SPEC = PreviewSpec()
 
@@ -157,22 +158,7 @@ def test_portrait_and_odd_sizes_give_even_unupscaled_clips(videos, size, expecte
 
 
 def test_a_one_pixel_video_still_gives_a_playable_clip(videos, tmp_path):
-    path = tmp_path / "one.mkv"
-    subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=red:s=1x1:r=10:d=2",
-            "-c:v",
-            "ffv1",
-            str(path),
-        ],
-        check=True,
-    )
+    path = lavfi(tmp_path / "one.mkv", "color=c=red:s=1x1:r=10:d=2", "-c:v", "ffv1")
     probe = probe_video(path)
     assert (probe.width, probe.height) == (1, 1)
     judge_video(expect_kind(path.read_bytes()[:64], "video"), probe)
@@ -276,24 +262,7 @@ def test_a_truncated_file_whose_index_survived_is_refused_not_cut_short(videos, 
 
 
 def test_an_audio_only_file_and_an_image_renamed_mp4_are_refused(tmp_path):
-    audio = tmp_path / "tone.mp4"
-    subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=1",
-            "-c:a",
-            "aac",
-            "-f",
-            "mp4",
-            str(audio),
-        ],
-        check=True,
-    )
+    audio = lavfi(tmp_path / "tone.mp4", "sine=duration=1", "-c:a", "aac", "-f", "mp4")
     head = audio.read_bytes()[:64]
     if sniff(head) is None:
         with pytest.raises(UnsupportedMedia, match="expected a video"):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
 from pathlib import Path
 
 import av
@@ -23,6 +22,7 @@ from reelflow.devtools.origin import Origin
 from reelflow.services import resources
 from reelflow.settings import get_settings, reset_settings
 from tests.support.movies import db_state, objects, run_import
+from tests.support.videos import lavfi
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -191,26 +191,7 @@ def test_a_long_ready_made_preview_is_cut_and_a_short_one_kept(env, sources):
 
 
 def audio_only_webm(path: Path) -> bytes:
-    from reelflow.adapters.ffmpeg import ffmpeg_exe
-
-    subprocess.run(
-        [
-            ffmpeg_exe(),
-            "-loglevel",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=2",
-            "-c:a",
-            "libopus",
-            "-f",
-            "webm",
-            os.fspath(path),
-        ],
-        check=True,
-    )
-    return path.read_bytes()
+    return lavfi(path, "sine=duration=2", "-c:a", "libopus", "-f", "webm").read_bytes()
 
 
 def test_broken_and_hostile_videos_fail_alone_and_lose_nothing(env, sources, tmp_path):
