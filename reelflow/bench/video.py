@@ -210,7 +210,7 @@ def run(
     }
     echo("generating sources (once) ...")
     floor_sources = _sources(folder, 3, lambda i: FLOOR_SECONDS, (1920, 1080), "floor")
-    per_source = []
+    per_source: list[dict[str, Any]] = []
     for path in floor_sources:
         ours, floors, runs = [], [], []
         for _ in range(rounds):
@@ -236,8 +236,10 @@ def run(
         echo(json.dumps(per_source[-1]))
     result["floor"] = {
         "sources": per_source,
-        "overhead_median": round(statistics.median(p["overhead"] for p in per_source), 4),
-        "realtime_x_median": statistics.median(p["realtime_x"] for p in per_source),
+        "overhead_median": round(
+            statistics.median(float(p["overhead"]) for p in per_source), 4
+        ),
+        "realtime_x_median": statistics.median(float(p["realtime_x"]) for p in per_source),
     }
     if webm:
         path = floor_sources[0]
