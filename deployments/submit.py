@@ -28,7 +28,7 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterIdempoten
 from prefect.deployments import run_deployment
 from prefect.exceptions import ObjectNotFound
 
-from reelflow.core.errors import PrefectUnavailable, ReelflowError
+from reelflow.core.errors import ConfigurationError, PrefectUnavailable
 from reelflow.core.manifest import Manifest, manifest_ref
 from reelflow.services.manifests import stash_manifest
 
@@ -82,9 +82,11 @@ def submit_run(manifest: Manifest, *, work_queue_name: str | None = None) -> Sub
             as_subflow=False,
         )
     except ObjectNotFound:
-        raise ReelflowError(
+        raise ConfigurationError(
             f"the Prefect deployment {IMPORT_DEPLOYMENT!r} does not exist: run `reelflow deploy`"
         ) from None
+    except httpx.TransportError as exc:
+        raise PrefectUnavailable(f"the Prefect API does not answer: {exc}") from None
     return Submitted(run=run, new=earlier is None or earlier.id != run.id)
 
 

@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from reelflow.core.auth import ApiToken, parse_tokens
 from reelflow.core.costs import Prices
 from reelflow.core.ladder import DEFAULT_LADDER, Ladder, parse_ladder
 from reelflow.core.video import PreviewSpec, SourceLimits
@@ -31,7 +32,10 @@ class Settings(BaseSettings):
     are prefixed REELFLOW_. A `.env` file in the working directory is read too.
     """
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+    # Inputs are never echoed in validation errors: a token or a password would be.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
 
     # --- S3 (the seed's names) ---
     s3_endpoint: str | None = Field(
@@ -370,6 +374,33 @@ class Settings(BaseSettings):
         description="Videos transcoded at once per process (each uses REELFLOW_FFMPEG_THREADS)",
     )
 
+    # --- HTTP API (reelflow serve) ---
+    api_tokens: SecretStr | None = Field(
+        default=None,
+        alias="REELFLOW_API_TOKENS",
+        description="Bearer tokens of the HTTP API, comma-separated scopes:token (scopes read, "
+        "write or read+write; 16+ characters each); several at once for rotation",
+    )
+    api_host: str = Field(
+        default="127.0.0.1", alias="REELFLOW_API_HOST", description="Address `reelflow serve` binds"
+    )
+    api_port: int = Field(
+        default=8700, ge=1, le=65535, alias="REELFLOW_API_PORT", description="Its port"
+    )
+    api_max_body_mb: float = Field(
+        default=16.0,
+        gt=0,
+        alias="REELFLOW_API_MAX_BODY_MB",
+        description="Largest request body (a manifest) the API reads; larger ones get 413",
+    )
+    api_max_page_size: int = Field(
+        default=100,
+        ge=1,
+        le=10_000,
+        alias="REELFLOW_API_MAX_PAGE_SIZE",
+        description="Most items a list endpoint returns per page (episodes, assets, jobs)",
+    )
+
     # --- Costs (reelflow status --costs, the import report) ---
     storage_price_gb_month: float = Field(
         default=0.023,
@@ -638,6 +669,19 @@ class Settings(BaseSettings):
             webm_crf=self.preview_webm_crf,
             max_ready_seconds=self.preview_max_ready_seconds,
         )
+
+    def api_token_list(self) -> tuple[ApiToken, ...]:
+        """The API's tokens (REELFLOW_API_TOKENS), digested; () when none are set."""
+        if self.api_tokens is None:
+            return ()
+        return parse_tokens(self.api_tokens.get_secret_value())
+
+    @field_validator("api_tokens")
+    @classmethod
+    def _check_tokens(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_tokens(value.get_secret_value())  # ValueError names the entry, not the token
+        return value
 
     def video_limits(self) -> SourceLimits:
         return SourceLimits(max_seconds=self.max_video_seconds, max_pixels=self.max_video_pixels)

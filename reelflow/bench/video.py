@@ -236,9 +236,7 @@ def run(
         echo(json.dumps(per_source[-1]))
     result["floor"] = {
         "sources": per_source,
-        "overhead_median": round(
-            statistics.median(float(p["overhead"]) for p in per_source), 4
-        ),
+        "overhead_median": round(statistics.median(float(p["overhead"]) for p in per_source), 4),
         "realtime_x_median": statistics.median(float(p["realtime_x"]) for p in per_source),
     }
     if webm:

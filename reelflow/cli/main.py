@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from reelflow.adapters.malloc import limit_arenas
-from reelflow.cli import bench, cleanup, ops, urls
+from reelflow.cli import bench, cleanup, ops, serve, urls
 from reelflow.cli.common import (
     err,
     flow_result,
@@ -152,7 +152,7 @@ def demo_command(
     raise typer.Exit(0 if report.ok else 1)
 
 
-for module in (urls, cleanup, ops, bench):
+for module in (urls, cleanup, ops, bench, serve):
     module.register(app)
 
 

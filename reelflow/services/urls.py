@@ -334,22 +334,30 @@ def _origin(value: str | None) -> str:
     return "stored" if value.startswith("s3://") else "temporary"
 
 
-def episode_media(movie_id: str, *, settings: Settings | None = None) -> list[dict[str, Any]]:
+def episode_media(
+    movie_id: str,
+    *,
+    settings: Settings | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
     """Each episode of a movie as an app renders it: the thumbnail and preview URLs, and the
     thumbnail's renditions (URL, width, height, format; largest first), a `srcset` per
     format, the placeholder (ThumbHash, dominant colour), and the preview's facts (size,
     length, the clip's MP4/WebM sources: `_preview`).
 
     One cache round trip for the whole page: every URL of every episode (renditions and
-    previews alike) is resolved in one call (one Redis MGET; reelflow.services.urls)."""
+    previews alike) is resolved in one call (one Redis MGET; reelflow.services.urls). With
+    `limit` (and `offset`), one page of episodes in number order."""
     from reelflow.adapters.db import catalog
     from reelflow.core.keys import s3_url
     from reelflow.services import resources
 
     engine = resources.engine(settings)
-    episodes = catalog.movie_episode_urls(engine, movie_id)
+    episodes = catalog.movie_episode_urls(engine, movie_id, limit=limit, offset=offset)
     rung_order = [rung.name for rung in (settings or get_settings()).image_ladder().rungs]
-    stored = catalog.movie_media(engine, movie_id, rung_order)
+    numbers = [e.number for e in episodes] if limit is not None or offset else None
+    stored = catalog.movie_media(engine, movie_id, rung_order, numbers)
     thumbnails, previews = stored["thumbnail"], stored["preview"]
     held = [getattr(e, column) for e in episodes for _, column in _KINDS if getattr(e, column)]
     held += [

@@ -33,15 +33,54 @@ def movie_exists(engine: Engine, movie_id: str) -> bool:
 
 
 @db_errors
-def movie_episode_urls(engine: Engine, movie_id: str) -> list[Any]:
-    """(number, title, thumbnail_url, video_preview_url) of a movie's episodes, in order."""
+def movie_episode_urls(
+    engine: Engine, movie_id: str, *, limit: int | None = None, offset: int = 0
+) -> list[Any]:
+    """(number, title, thumbnail_url, video_preview_url) of a movie's episodes, in order; a
+    page of them with `limit` and `offset`."""
     query = (
         select(Episode.number, Episode.title, Episode.thumbnail_url, Episode.video_preview_url)
         .where(Episode.movie_id == movie_id)
         .order_by(Episode.number)
+        .offset(offset)
     )
+    if limit is not None:
+        query = query.limit(limit)
     with engine.connect() as conn:
         return list(conn.execute(query).all())
+
+
+@db_errors
+def movie_assets(
+    engine: Engine, movie_id: str, *, limit: int, offset: int = 0
+) -> tuple[list[Any], dict[str, int]]:
+    """A page of a movie's asset rows (episode, kind, status, attempts, last_error, updated_at)
+    in episode order, and the counts of every status over all of them."""
+    page = (
+        select(
+            Episode.number,
+            Asset.kind,
+            Asset.status,
+            Asset.attempts,
+            Asset.last_error,
+            Asset.updated_at,
+        )
+        .join(Episode, Episode.id == Asset.episode_id)
+        .where(Episode.movie_id == movie_id)
+        .order_by(Episode.number, Asset.kind)
+        .limit(limit)
+        .offset(offset)
+    )
+    counts = (
+        select(Asset.status, func.count())
+        .join(Episode, Episode.id == Asset.episode_id)
+        .where(Episode.movie_id == movie_id)
+        .group_by(Asset.status)
+    )
+    with engine.connect() as conn:
+        rows = list(conn.execute(page).all())
+        totals = {status: int(n) for status, n in conn.execute(counts)}
+    return rows, totals
 
 
 @db_errors
@@ -159,7 +198,10 @@ def movie_renditions(
 
 @db_errors
 def movie_media(
-    engine: Engine, movie_id: str, rung_order: Sequence[str] = ()
+    engine: Engine,
+    movie_id: str,
+    rung_order: Sequence[str] = (),
+    numbers: Sequence[int] | None = None,
 ) -> dict[str, dict[int, dict[str, Any]]]:
     """In one query, per kind ("thumbnail", "preview") and episode number, the stored asset's
     renditions (largest first, as in movie_renditions) and facts: "thumbhash", "color",
@@ -188,6 +230,8 @@ def movie_media(
         .where(Episode.movie_id == movie_id, Asset.status == "stored")
         .order_by(Episode.number)
     )
+    if numbers is not None:  # one page of episodes
+        query = query.where(Episode.number.in_(list(numbers)))
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     grouped: dict[tuple[str, int], list[Any]] = {}

@@ -1,0 +1,100 @@
+"""Who may call: bearer tokens with scopes (reelflow.core.auth), and how much they may send.
+
+The token is read from the Authorization header only (never a query string, which proxies
+and access logs keep), compared in constant time, and never logged: the access log of
+`reelflow serve` records method, path and status, not headers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from reelflow.api.problems import Problem, problem_response
+from reelflow.core.auth import authorize
+from reelflow.settings import get_settings
+
+__all__ = ["BodyLimit", "require"]
+
+_CHALLENGE = {"WWW-Authenticate": 'Bearer realm="reelflow"'}
+
+
+def require(scope: str, *, insecure: bool = False) -> Callable[[Request], None]:
+    """A dependency: 401 without a valid token, 403 when it lacks `scope`."""
+
+    def check(request: Request) -> None:
+        if insecure:
+            return
+        verdict = authorize(
+            request.headers.get("authorization"), get_settings().api_token_list(), scope
+        )
+        if verdict == "missing":
+            raise Problem(401, "unauthorized", "send Authorization: Bearer <token>", _CHALLENGE)
+        if verdict == "invalid":
+            raise Problem(401, "unauthorized", "the token is not valid", _CHALLENGE)
+        if verdict == "forbidden":
+            raise Problem(403, "forbidden", f"this call needs the {scope!r} scope")
+
+    return check
+
+
+class BodyLimit:
+    """413 for a body over `max_bytes`: by its Content-Length at once, and for a chunked body
+    as soon as that much has arrived (reading stops there; the app is never called). A body
+    within the limit is handed on whole (it is at most `max_bytes`)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope.get("headers", []):
+            if name == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > self.max_bytes:
+                    await self._refuse(scope, send)
+                    return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            body = message.get("body", b"")
+            size += len(body)
+            if size > self.max_bytes:
+                await self._refuse(scope, send)
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        whole = b"".join(chunks)
+        sent = False
+
+        async def replay() -> Message:
+            nonlocal sent
+            if not sent:
+                sent = True
+                return {"type": "http.request", "body": whole, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        mb = self.max_bytes / 2**20
+        response = problem_response(
+            None, 413, "too-large", f"the body is over {mb:g} MB (REELFLOW_API_MAX_BODY_MB)"
+        )
+        await response(scope, _no_receive, send)
+
+
+async def _no_receive() -> Any:
+    return {"type": "http.disconnect"}
