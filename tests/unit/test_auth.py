@@ -7,7 +7,7 @@ import pytest
 from reelflow.core.auth import authorize, parse_tokens
 
 TOKENS = parse_tokens("read+write:w" + "1" * 19 + ", read:r" + "2" * 19 + ",write:o" + "3" * 19)
-W, R, O = "w" + "1" * 19, "r" + "2" * 19, "o" + "3" * 19
+W, R, WO = "w" + "1" * 19, "r" + "2" * 19, "o" + "3" * 19
 
 
 @pytest.mark.parametrize(
@@ -23,8 +23,8 @@ W, R, O = "w" + "1" * 19, "r" + "2" * 19, "o" + "3" * 19
         (f"bearer   {W}  ", "write", "ok"),
         (f"Bearer {R}", "read", "ok"),
         (f"Bearer {R}", "write", "forbidden"),
-        (f"Bearer {O}", "write", "ok"),
-        (f"Bearer {O}", "read", "forbidden"),
+        (f"Bearer {WO}", "write", "ok"),
+        (f"Bearer {WO}", "read", "forbidden"),
     ],
 )
 def test_what_a_header_earns(header, scope, verdict):
