@@ -32,8 +32,11 @@ __all__ = ["create_app"]
 API = "/api/v1"
 _PROBLEM = {"content": {PROBLEM_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "The body is not JSON", **_PROBLEM},
     401: {"description": "No token, or an unknown one", **_PROBLEM},
     403: {"description": "The token lacks the scope", **_PROBLEM},
+    404: {"description": "No such movie or run", **_PROBLEM},
+    413: {"description": "The body is over REELFLOW_API_MAX_BODY_MB", **_PROBLEM},
     422: {"description": "Invalid parameters or body", **_PROBLEM},
     503: {"description": "A service reelflow needs is down", **_PROBLEM},
 }
@@ -126,7 +129,6 @@ def create_app(*, insecure: bool = False) -> FastAPI:
         status_code=202,
         dependencies=[write],
         response_model=Submitted,
-        responses={413: {"description": "Body too large", **_PROBLEM}},
     )
     def submit_import(manifest: Manifest, response: Response) -> Submitted:
         """Queue an import of `manifest`; the same manifest twice gives the same run."""
@@ -224,7 +226,6 @@ def create_app(*, insecure: bool = False) -> FastAPI:
         status_code=202,
         dependencies=[write],
         response_model=Deleted,
-        responses={404: {"description": "No such movie (a second DELETE)", **_PROBLEM}},
     )
     def delete_movie(movie_id: Annotated[str, Depends(_movie_id)]) -> Deleted:
         """Delete the movie's rows now and purge its objects in a purge-objects run. A second
@@ -277,9 +278,12 @@ def _add_problem_schema(app: FastAPI) -> None:
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             schema = base()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                ProblemModel.model_json_schema()
-            )
+            components = schema.setdefault("components", {})
+            components.setdefault("schemas", {})["Problem"] = ProblemModel.model_json_schema()
+            components["securitySchemes"] = {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "REELFLOW_API_TOKENS"}
+            }
+            schema["security"] = [{"bearer": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

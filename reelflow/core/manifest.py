@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.config import JsonDict
 
 from reelflow.core.errors import ManifestError
 
@@ -36,6 +37,9 @@ MAX_EPISODES = 20_000
 _MAX_URL = 4096
 _MAX_INT_DIGITS = 20  # episode numbers are at most 6 digits; anything longer is not ours
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# The same rules, stated in the JSON schema (the validators below give the error messages).
+_TEXT_SCHEMA: JsonDict = {"pattern": "^[^\\u0000-\\u001f\\u007f]*$"}
+_URL_SCHEMA: JsonDict = {"pattern": "^[Hh][Tt][Tt][Pp][Ss]?://[^\\u0000-\\u001f\\u007f]*$"}
 _BOMS = {
     b"\xef\xbb\xbf": "a UTF-8 byte-order mark",
     b"\xff\xfe": "a UTF-16 byte-order mark",
@@ -57,22 +61,25 @@ class EpisodeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     number: int = Field(ge=0, le=999_999, description="Episode number, unique within the movie")
-    title: str = Field(default="", max_length=500)
+    title: str = Field(default="", max_length=500, json_schema_extra=_TEXT_SCHEMA)
     thumbnail_url: str | None = Field(
         default=None,
         max_length=_MAX_URL,
+        json_schema_extra=_URL_SCHEMA,
         description="Temporary URL of the episode's thumbnail image (JPEG, PNG, WebP, AVIF, "
         "...); stored as a ladder of WebP sizes with a placeholder",
     )
     video_preview_url: str | None = Field(
         default=None,
         max_length=_MAX_URL,
+        json_schema_extra=_URL_SCHEMA,
         description="Temporary URL of a ready-made short preview clip; stored as it is when "
         "browsers play it and it is short, else transcoded into a muted H.264 clip",
     )
     video_url: str | None = Field(
         default=None,
         max_length=_MAX_URL,
+        json_schema_extra=_URL_SCHEMA,
         description="Temporary URL of the full-length episode or trailer: the preview clip is "
         "cut from it when there is no video_preview_url, and the poster (the thumbnail) is "
         "taken from it when there is no thumbnail_url",
@@ -102,7 +109,7 @@ class Manifest(BaseModel):
         pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$",
         description="Stable id of the movie; becomes part of every object key",
     )
-    title: str = Field(default="", max_length=500)
+    title: str = Field(default="", max_length=500, json_schema_extra=_TEXT_SCHEMA)
     episodes: list[EpisodeIn] = Field(default_factory=list, max_length=MAX_EPISODES)
 
     check_text = field_validator("movie_id", "title", mode="before")(_no_control_characters)
