@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import threading
 import time
 from collections.abc import Iterator
@@ -30,7 +31,9 @@ def running_api(*, insecure: bool = False) -> Iterator[str]:
         create_app(insecure=insecure), host="127.0.0.1", port=port, log_level="warning"
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="api", daemon=True)
+    # The test's context goes along (Prefect's temporary settings: the API URL of the stack).
+    context = contextvars.copy_context()
+    thread = threading.Thread(target=context.run, args=(server.run,), name="api", daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
     while not server.started:
