@@ -1,4 +1,5 @@
-"""Progress for long runs: a Prefect progress artifact (throttled) and an in-process listener.
+"""Progress for long runs: a Prefect progress artifact (throttled), an in-process listener,
+and the run's live event stream for the HTTP API (flows/common/live.py).
 
 Each artifact update is an API call, so updates happen at most every `min_interval` seconds
 and only when the percentage moved. A CLI in the same process can listen too (a progress bar)
@@ -15,6 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
+
+from flows.common.live import LiveProgress
 
 __all__ = ["Progress", "listen"]
 
@@ -44,6 +47,7 @@ class Progress:
         self._last_percent = -1.0
         self._listener = _listener.get()
         self._artifact_id: UUID | None = None
+        self._live = LiveProgress(total)  # the HTTP API's live stream (flows/common/live.py)
         if self._listener is not None:
             self._listener(0, total, None)
         if total:
@@ -57,6 +61,7 @@ class Progress:
 
     def advance(self, detail: Any = None) -> None:
         self.done += 1
+        self._live.advance(detail)
         if self._listener is not None:
             self._listener(self.done, self.total, detail)
         now = time.monotonic()

@@ -17,6 +17,7 @@ from prefect.client.schemas.objects import State
 from prefect.states import Completed, Failed
 from pydantic import BaseModel
 
+from flows.common.live import publish_finished
 from reelflow.core.reports import Verdict, attention_first, markdown
 
 __all__ = ["TABLE_ROWS", "artifact_key", "finish", "publish"]
@@ -50,6 +51,8 @@ def finish(report: R, *, errors: Sequence[str] = ()) -> State[R]:
     logger.info(headline)
     for line in errors[:50]:
         logger.error(line)
+    counts = getattr(report, "counts", None)
+    publish_finished(report.verdict, headline, counts() if callable(counts) else {})
     if report.verdict == "Completed":
         return Completed(message=headline, data=report)
     return Failed(name=report.verdict, message=headline, data=report)

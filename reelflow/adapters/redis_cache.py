@@ -24,15 +24,16 @@ __all__ = ["RedisTier", "make_client"]
 log = logging.getLogger(__name__)
 
 
-def make_client(settings: Settings) -> redis.Redis[bytes]:
-    """A client on its own pool: short connect/read timeouts, no retries, no connection yet."""
+def make_client(settings: Settings, *, timeout: float | None = None) -> redis.Redis[bytes]:
+    """A client on its own pool: short connect/read timeouts (REELFLOW_REDIS_TIMEOUT, or
+    `timeout` for calls that block on purpose), no retries, no connection yet."""
     pool = redis.ConnectionPool(
         host=settings.redis_host,
         port=settings.redis_port,
         db=settings.redis_db,
         password=settings.redis_password.get_secret_value() if settings.redis_password else None,
-        socket_timeout=settings.redis_timeout,
-        socket_connect_timeout=settings.redis_timeout,
+        socket_timeout=timeout or settings.redis_timeout,
+        socket_connect_timeout=timeout or settings.redis_timeout,
         socket_keepalive=True,
         retry=Retry(NoBackoff(), 0),
         max_connections=64,

@@ -17,8 +17,17 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import Depends, FastAPI, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import (
+    Depends,
+    FastAPI,
+    Header,
+    Query,
+    Request,
+    Response,
+    WebSocket,
+    WebSocketDisconnect,
+)
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from reelflow.api.problems import PROBLEM_TYPE, Problem, install
@@ -179,6 +188,61 @@ def create_app(*, insecure: bool = False) -> FastAPI:
             ],
             next_offset=offset + limit if offset + limit < total else None,
         )
+
+    @app.get(
+        f"{API}/imports/{{run_id}}/events",
+        dependencies=[read],
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/event-stream": {"schema": {"type": "string"}}}}},
+    )
+    def import_events(
+        run_id: UUID,
+        last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+    ) -> StreamingResponse:
+        """Server-Sent Events: `started`, `progress` (each with the assets finished since the
+        one before), then `finished`. Reconnect with `Last-Event-ID` to resume."""
+        from reelflow.api import live, runs
+
+        runs.import_run(run_id)  # 404 before the stream starts
+        return StreamingResponse(
+            live.sse(run_id, last_event_id),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+    @app.websocket(f"{API}/imports/{{run_id}}/ws")
+    async def import_socket(
+        websocket: WebSocket, run_id: UUID, last_event_id: str | None = None
+    ) -> None:
+        """The same events as JSON messages {id, event, data}; `?last_event_id=` resumes.
+        The token goes in the handshake's Authorization header."""
+        from anyio import to_thread
+
+        from reelflow.api import live, runs
+        from reelflow.core.auth import authorize
+
+        verdict = authorize(
+            websocket.headers.get("authorization"), get_settings().api_token_list(), "read"
+        )
+        if verdict != "ok" and not insecure:
+            await websocket.close(code=1008, reason="a token with the read scope is needed")
+            return
+        try:
+            await to_thread.run_sync(runs.import_run, run_id)
+        except Problem as exc:
+            await websocket.close(code=1008, reason=exc.detail[:120])
+            return
+        await websocket.accept()
+        try:
+            async for event in live.events(run_id, last_event_id):
+                if event.event == "keepalive":
+                    continue
+                await websocket.send_json(
+                    {"id": event.id, "event": event.event, "data": event.data}
+                )
+            await websocket.close(code=1000)
+        except WebSocketDisconnect:
+            return
 
     @app.get(f"{API}/upload-queue/status", dependencies=[read], response_model=QueueStatus)
     def queue_status(request: Request, limit: Annotated[int, Query(ge=1)] = 100) -> QueueStatus:

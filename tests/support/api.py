@@ -27,8 +27,10 @@ def running_api(*, insecure: bool = False) -> Iterator[str]:
     from reelflow.api.app import create_app
 
     port = free_port()
+    # log_config=None: uvicorn's dictConfig would clear the process's handlers while other
+    # threads (a flow run) log through them, and deadlocked on their locks.
     config = uvicorn.Config(
-        create_app(insecure=insecure), host="127.0.0.1", port=port, log_level="warning"
+        create_app(insecure=insecure), host="127.0.0.1", port=port, log_config=None
     )
     server = uvicorn.Server(config)
     # The test's context goes along (Prefect's temporary settings: the API URL of the stack).
