@@ -32,6 +32,7 @@ from reelflow.core.errors import ManifestError
 from reelflow.core.manifest import Manifest, ManifestRef
 from reelflow.core.reports import TransferReport, transfer_report
 from reelflow.settings import get_settings
+from tasks.cdn import invalidate_cdn
 from tasks.episodes import load_manifest, upsert_episodes
 from tasks.lease import holding, new_holder, take_movie_leases
 
@@ -94,6 +95,8 @@ def import_episodes(
             description=f"Assets of movie {manifest.movie_id} imported",
         )
         moved = transfer_assets(jobs, settings, progress)
+        if settings.cloudfront_distribution_id:
+            invalidate_cdn()  # ready-made previews replaced under their key
     report = transfer_report(
         moved.outcomes,
         run="import",

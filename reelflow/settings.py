@@ -60,6 +60,18 @@ class Settings(BaseSettings):
     cdn_url: str | None = Field(
         default=None, alias="CDN_URL", description="Serve `CDN_URL/key` instead of presigned URLs"
     )
+    cloudfront_distribution_id: str | None = Field(
+        default=None,
+        pattern=r"^[A-Z0-9]{1,64}$",
+        alias="CLOUDFRONT_DISTRIBUTION_ID",
+        description="Invalidate deleted objects and replaced ready-made previews in this "
+        "CloudFront distribution (README: CDN)",
+    )
+    cloudfront_endpoint: str | None = Field(
+        default=None,
+        alias="REELFLOW_CLOUDFRONT_ENDPOINT",
+        description="CloudFront API endpoint (tests: moto); AWS's own when unset",
+    )
 
     # --- Redis (the seed's names) ---
     use_redis: bool = Field(

@@ -59,4 +59,5 @@ def delete_objects(bucket: str, keys: list[str]) -> s3.DeleteOutcome:
 @io_task("settle-purge-batch")
 def settle_purge_batch(deleted: list[OwedKey], failed: list[tuple[OwedKey, str]]) -> int:
     """Remove the rows of deleted keys; keep the others with attempts and last_error."""
-    return purge_queue.settle_purge(resources.engine(), deleted, failed)
+    cdn = bool(get_settings().cloudfront_distribution_id)
+    return purge_queue.settle_purge(resources.engine(), deleted, failed, cdn=cdn)

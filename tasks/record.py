@@ -37,6 +37,7 @@ def record_stored(stored: Stored) -> Stored:
                 stored,
                 attempts=stored.prepared.attempts,
                 ladder=_specs_of(stored),
+                cdn=bool(get_settings().cloudfront_distribution_id),
             ),
         )
     if stored.uploaded:

@@ -10,6 +10,8 @@ from prefect import get_run_logger
 from reelflow.core.errors import ConfigurationError
 from reelflow.core.purge import OwedKey, PurgePlan, batched
 from reelflow.core.reports import PurgeFailure, PurgeReport
+from reelflow.settings import get_settings
+from tasks.cdn import invalidate_cdn
 from tasks.purge import claim_purge_batch, delete_objects, settle_purge_batch
 
 __all__ = ["drain"]
@@ -87,4 +89,6 @@ def drain(keys: list[str] | None, batch_size: int) -> PurgeReport:
                 break
             after_id = batch.last_id
             report = report.merge(_delete_plan(batch.plan))
+    if get_settings().cloudfront_distribution_id:
+        invalidate_cdn()  # the CDN's copies of what was deleted
     return report.model_copy(update={"seconds": round(time.monotonic() - started, 3)})

@@ -10,6 +10,7 @@ narrow.
     │   │                         every asset on it (reelflow.core.outage rides it out)
     │   ├── OriginThrottled       HTTP 429 (retry_after from Retry-After)
     │   ├── StorageUnavailable    S3 throttling, S3 5xx, S3 connection errors
+    │   ├── CdnUnavailable        the CDN refused or failed an invalidation (kept, retried)
     │   ├── DatabaseUnavailable   the database connection failed or was lost (no SQL, no
     │   │                         parameters in the message or its traceback)
     │   ├── PrefectUnavailable    the Prefect API does not answer
@@ -54,6 +55,7 @@ from reelflow.core.redaction import scrub
 
 __all__ = [
     "BlockedURL",
+    "CdnUnavailable",
     "ConfigurationError",
     "DatabaseRejected",
     "DatabaseUnavailable",
@@ -152,6 +154,11 @@ class OriginThrottled(TransientError):
 
 class StorageUnavailable(TransientError):
     """S3 throttled us, failed with a 5xx, or could not be reached."""
+
+
+class CdnUnavailable(TransientError):
+    """The CDN did not take an invalidation (too many in progress, throttled, down, refused):
+    its paths stay queued and the next purge-objects run sends them again."""
 
 
 class DatabaseUnavailable(TransientError):

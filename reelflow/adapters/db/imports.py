@@ -9,9 +9,10 @@ from typing import Any, Literal
 from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.engine import Engine
 
-from reelflow.adapters.db import renditions
+from reelflow.adapters.db import cdn_queue, renditions
 from reelflow.adapters.db.engine import db_errors, insert_for
 from reelflow.adapters.db.schema import URL_COLUMNS, Asset, Episode, Movie, PurgeItem, utcnow
+from reelflow.core.cdn import versioned
 from reelflow.core.keys import s3_url
 from reelflow.core.ladder import Ladder
 from reelflow.core.manifest import EpisodeIn, Manifest
@@ -175,6 +176,8 @@ def record_stored(
     stored: Stored,
     attempts: int,
     ladder: Collection[tuple[str, str]] | None = None,
+    *,
+    cdn: bool = False,
 ) -> None:
     """Mark the asset stored and point the episode at it, in one transaction.
 
@@ -218,6 +221,14 @@ def record_stored(
         left = replaced_object(
             (previous.bucket, previous.key) if previous else None, (stored.bucket, stored.key)
         )
+        if (
+            cdn
+            and stored.uploaded
+            and previous is not None
+            and (previous.bucket, previous.key) == (stored.bucket, stored.key)
+            and not versioned(stored.key)
+        ):  # new bytes under a key a CDN may hold (a ready-made preview): owe an invalidation
+            cdn_queue.enqueue_keys(conn, [stored.key])
         if left is not None:
             conn.execute(
                 insert_for(conn, PurgeItem.__table__)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import delete, select, union_all, update
 from sqlalchemy.engine import Connection, Engine
 
+from reelflow.adapters.db import cdn_queue
 from reelflow.adapters.db.engine import db_errors, insert_for
 from reelflow.adapters.db.schema import (
     Asset,
@@ -192,13 +193,20 @@ def flag_revived(conn: Connection, pairs: Sequence[tuple[str, str]]) -> int:
 
 @db_errors
 def settle_purge(
-    engine: Engine, deleted: Sequence[OwedKey], failed: Sequence[tuple[OwedKey, str]]
+    engine: Engine,
+    deleted: Sequence[OwedKey],
+    failed: Sequence[tuple[OwedKey, str]],
+    *,
+    cdn: bool = False,
 ) -> int:
     """Remove the rows of deleted keys; count an attempt and keep the error on the others.
+    With `cdn`, the deleted keys are owed a CDN invalidation, in the same transaction.
     Returns how many assets had to be flagged for a backfill (see _flag_revived)."""
     with engine.begin() as conn:
         if deleted:
             conn.execute(delete(PurgeItem).where(PurgeItem.id.in_([r.id for r in deleted])))
+            if cdn:
+                cdn_queue.enqueue_keys(conn, [r.key for r in deleted])
         for row, error in failed:
             conn.execute(
                 update(PurgeItem)

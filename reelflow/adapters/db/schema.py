@@ -37,6 +37,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 __all__ = [
     "Asset",
     "Base",
+    "CdnPurgeItem",
     "Episode",
     "Lease",
     "Movie",
@@ -220,6 +221,23 @@ class PurgeItem(Base):
     bucket: Mapped[str] = mapped_column(String(255))
     key: Mapped[str] = mapped_column(String(1024))
     reason: Mapped[str] = mapped_column(String(64), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, server_default=func.now()
+    )
+
+
+class CdnPurgeItem(Base):
+    """A CDN path whose invalidation is owed (migration 0009): written in the transaction that
+    settles its object's deletion (or records a replaced object under the same key), removed
+    once the CDN took it."""
+
+    __tablename__ = "cdn_purge_queue"
+    __table_args__ = (UniqueConstraint("path", name="uq_cdn_purge_queue_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    path: Mapped[str] = mapped_column(String(1100))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(

@@ -1,0 +1,107 @@
+"""CDN purges behind one small interface; CloudFront is the one built.
+
+    class CdnPurger(Protocol):
+        name: str
+        def purge(self, paths: Sequence[str], reference: str) -> str   # the CDN's id for it
+
+Cloudflare (purge by URL) or Fastly (surrogate keys) would be another class with `purge`;
+nothing else in reelflow knows which CDN it talks to (`make_purger` chooses from settings).
+
+CloudFront: one invalidation per batch of at most reelflow.core.cdn.MAX_PATHS paths, its
+CallerReference derived from the paths (a retry is the same invalidation, not a new bill),
+retried with jittered backoff on TooManyInvalidationsInProgress and throttling. Whatever
+still fails is CdnUnavailable: the caller keeps the paths queued for the next run.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from reelflow.core.errors import CdnUnavailable
+from reelflow.settings import Settings
+
+__all__ = ["CdnPurger", "CloudFrontPurger", "make_purger"]
+
+_BUSY = {
+    "TooManyInvalidationsInProgress",
+    "Throttling",
+    "ThrottlingException",
+    "ServiceUnavailable",
+}
+
+
+class CdnPurger(Protocol):
+    name: str
+
+    def purge(self, paths: Sequence[str], reference: str) -> str: ...
+
+
+class CloudFrontPurger:
+    name = "cloudfront"
+
+    def __init__(
+        self,
+        client: Any,
+        distribution_id: str,
+        *,
+        attempts: int = 5,
+        base_delay: float = 2.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client, self.distribution_id = client, distribution_id
+        self.attempts, self.base_delay, self.sleep = attempts, base_delay, sleep
+
+    def purge(self, paths: Sequence[str], reference: str) -> str:
+        batch = {
+            "Paths": {"Quantity": len(paths), "Items": list(paths)},
+            "CallerReference": reference,
+        }
+        for attempt in range(1, self.attempts + 1):
+            try:
+                answer = self.client.create_invalidation(
+                    DistributionId=self.distribution_id, InvalidationBatch=batch
+                )
+                return str(answer["Invalidation"]["Id"])
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                if code in _BUSY and attempt < self.attempts:
+                    self.sleep(random.uniform(0, self.base_delay * 2 ** (attempt - 1)))
+                    continue
+                raise CdnUnavailable(f"CloudFront refused the invalidation: {code}") from None
+            except BotoCoreError as exc:
+                if attempt < self.attempts:
+                    self.sleep(random.uniform(0, self.base_delay * 2 ** (attempt - 1)))
+                    continue
+                raise CdnUnavailable(f"CloudFront did not answer: {type(exc).__name__}") from None
+        raise CdnUnavailable("CloudFront: no attempt left")  # pragma: no cover
+
+
+def make_purger(settings: Settings) -> CdnPurger | None:
+    """The CDN purger the settings name; None without a CDN to purge."""
+    if not settings.cloudfront_distribution_id:
+        return None
+    import boto3
+
+    session = boto3.session.Session(
+        aws_access_key_id=(
+            settings.s3_access_key_id.get_secret_value() if settings.s3_access_key_id else None
+        ),
+        aws_secret_access_key=(
+            settings.s3_secret_access_key.get_secret_value()
+            if settings.s3_secret_access_key
+            else None
+        ),
+        region_name="us-east-1",
+    )
+    client = session.client(
+        "cloudfront",
+        endpoint_url=settings.cloudfront_endpoint,
+        config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30),
+    )
+    return CloudFrontPurger(client, settings.cloudfront_distribution_id)
