@@ -269,7 +269,7 @@ def create_app(*, insecure: bool = False) -> FastAPI:
         movie_id: Annotated[str, Depends(_movie_id)],
         limit: Annotated[int, Query(ge=1)] = 100,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    ) -> dict[str, Any]:
+    ) -> Response:
         """A page of the movie's episodes as an app renders them: every rendition's URL with
         its size, the placeholder, the preview's clip and length. Temporary URLs are passed
         through until an asset is stored. One cache round trip for the page."""

@@ -35,6 +35,8 @@ TOKEN = "bench-" + "t" * 26
 
 
 def _seed(database_url: str, episodes: int) -> None:
+    from sqlalchemy import insert
+
     from reelflow.adapters.db import migrate
     from reelflow.adapters.db.engine import make_engine
     from reelflow.adapters.db.schema import Asset, Episode, Movie, RenditionRow
@@ -42,22 +44,22 @@ def _seed(database_url: str, episodes: int) -> None:
     engine = make_engine(database_url)
     migrate.upgrade(engine)
     with engine.begin() as conn:
-        conn.execute(Movie.__table__.insert().values(id=MOVIE, title="Bench"))
+        conn.execute(insert(Movie).values(id=MOVIE, title="Bench"))
         for n in range(1, episodes + 1):
             thumb = f"episode-thumbnails/{MOVIE}/ep{n}_thumb-large-{n:010x}.webp"
             preview = f"episode-previews/{MOVIE}/ep{n}_preview.webm"
             episode_id = conn.execute(
-                Episode.__table__.insert().values(
+                insert(Episode).values(
                     movie_id=MOVIE,
                     number=n,
                     title=f"Episode {n}",
                     thumbnail_url=f"s3://bench/{thumb}",
                     video_preview_url=f"s3://bench/{preview}",
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key[0]  # type: ignore[index]
             for kind, key in (("thumbnail", thumb), ("preview", preview)):
                 asset_id = conn.execute(
-                    Asset.__table__.insert().values(
+                    insert(Asset).values(
                         episode_id=episode_id,
                         kind=kind,
                         status="stored",
@@ -72,7 +74,7 @@ def _seed(database_url: str, episodes: int) -> None:
                         thumbhash="2lgGFIZvm9jEf2XNulpwIeX96A" if kind == "thumbnail" else None,
                         dominant_color="#895b59" if kind == "thumbnail" else None,
                     )
-                ).inserted_primary_key[0]
+                ).inserted_primary_key[0]  # type: ignore[index]
                 if kind != "thumbnail":
                     continue
                 for rung, (w, h) in (
@@ -81,7 +83,7 @@ def _seed(database_url: str, episodes: int) -> None:
                     ("small", (320, 180)),
                 ):
                     conn.execute(
-                        RenditionRow.__table__.insert().values(
+                        insert(RenditionRow).values(
                             asset_id=asset_id,
                             rung=rung,
                             format="webp",
