@@ -15,6 +15,7 @@ so the blocking clients (SQLAlchemy, boto3, Prefect's sync client) never stall t
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -28,7 +29,7 @@ from fastapi import (
     WebSocket,
     WebSocketDisconnect,
 )
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 
 from reelflow.api.problems import PROBLEM_TYPE, Problem, install
@@ -307,6 +308,15 @@ def create_app(*, insecure: bool = False) -> FastAPI:
             purge_run_id=done.flow_run_id,
             handoff=done.handoff,
             objects=len(done.queued),
+        )
+
+    @app.get("/", dependencies=[read], response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        """A page that shows an import's progress live (?run=<run id>). A browser signs in
+        with Basic credentials whose password is a read token (the prompt comes by itself)."""
+        return HTMLResponse(
+            (Path(__file__).parent / "static" / "index.html").read_text(encoding="utf-8"),
+            headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"},
         )
 
     @app.get("/healthz", dependencies=[read])

@@ -20,6 +20,7 @@ from reelflow.settings import get_settings
 __all__ = ["BodyLimit", "require"]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="reelflow"'}
+_PAGE_CHALLENGE = {"WWW-Authenticate": 'Basic realm="reelflow", charset="UTF-8"'}
 
 
 def require(scope: str, *, insecure: bool = False) -> Callable[[Request], None]:
@@ -31,10 +32,12 @@ def require(scope: str, *, insecure: bool = False) -> Callable[[Request], None]:
         verdict = authorize(
             request.headers.get("authorization"), get_settings().api_token_list(), scope
         )
+        # The page at `/` asks the browser for Basic credentials (the token as password).
+        challenge = _PAGE_CHALLENGE if request.url.path == "/" else _CHALLENGE
         if verdict == "missing":
-            raise Problem(401, "unauthorized", "send Authorization: Bearer <token>", _CHALLENGE)
+            raise Problem(401, "unauthorized", "send Authorization: Bearer <token>", challenge)
         if verdict == "invalid":
-            raise Problem(401, "unauthorized", "the token is not valid", _CHALLENGE)
+            raise Problem(401, "unauthorized", "the token is not valid", challenge)
         if verdict == "forbidden":
             raise Problem(403, "forbidden", f"this call needs the {scope!r} scope")
 

@@ -11,6 +11,8 @@ answer nor its timing tells which entry (or how much of one) matched.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass
@@ -58,9 +60,20 @@ def authorize(header: str | None, tokens: tuple[ApiToken, ...], scope: str) -> V
     if not header:
         return "missing"
     kind, _, presented = header.strip().partition(" ")
-    if kind.lower() != "bearer" or not presented.strip():
+    presented = presented.strip()
+    if kind.lower() == "basic" and presented:
+        # The browser page at `/`: Basic credentials whose password is the token (a browser
+        # sends them to every call of the page's origin, the event stream included).
+        try:
+            decoded = base64.b64decode(presented, validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return "invalid"
+        presented = decoded.partition(":")[2]
+    elif kind.lower() != "bearer":
         return "invalid"
-    presented_digest = _digest(presented.strip())
+    if not presented:
+        return "invalid"
+    presented_digest = _digest(presented)
     matched: ApiToken | None = None
     for token in tokens:  # no early exit: every digest is compared
         if hmac.compare_digest(presented_digest, token.digest):

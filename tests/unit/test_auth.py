@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from reelflow.core.auth import authorize, parse_tokens
@@ -25,6 +27,11 @@ W, R, WO = "w" + "1" * 19, "r" + "2" * 19, "o" + "3" * 19
         (f"Bearer {R}", "write", "forbidden"),
         (f"Bearer {WO}", "write", "ok"),
         (f"Bearer {WO}", "read", "forbidden"),
+        ("Basic " + base64.b64encode(f"me:{R}".encode()).decode(), "read", "ok"),
+        ("Basic " + base64.b64encode(f"me:{R}".encode()).decode(), "write", "forbidden"),
+        ("Basic " + base64.b64encode(b"me:nope-nope-nope-nope").decode(), "read", "invalid"),
+        ("Basic " + base64.b64encode(b"me:").decode(), "read", "invalid"),
+        ("Basic !!!not-base64", "read", "invalid"),
     ],
 )
 def test_what_a_header_earns(header, scope, verdict):
