@@ -346,18 +346,17 @@ def episode_media(
     format, the placeholder (ThumbHash, dominant colour), and the preview's facts (size,
     length, the clip's MP4/WebM sources: `_preview`).
 
-    One cache round trip for the whole page: every URL of every episode (renditions and
-    previews alike) is resolved in one call (one Redis MGET; reelflow.services.urls). With
-    `limit` (and `offset`), one page of episodes in number order."""
+    One database query and one cache round trip for the whole page: the episodes with their
+    stored assets and renditions in one statement (catalog.movie_page), every URL resolved in
+    one call (one Redis MGET; reelflow.services.urls). With `limit` (and `offset`), one page
+    of episodes in number order."""
     from reelflow.adapters.db import catalog
     from reelflow.core.keys import s3_url
     from reelflow.services import resources
 
     engine = resources.engine(settings)
-    episodes = catalog.movie_episode_urls(engine, movie_id, limit=limit, offset=offset)
     rung_order = [rung.name for rung in (settings or get_settings()).image_ladder().rungs]
-    numbers = [e.number for e in episodes] if limit is not None or offset else None
-    stored = catalog.movie_media(engine, movie_id, rung_order, numbers)
+    episodes, stored = catalog.movie_page(engine, movie_id, rung_order, limit=limit, offset=offset)
     thumbnails, previews = stored["thumbnail"], stored["preview"]
     held = [getattr(e, column) for e in episodes for _, column in _KINDS if getattr(e, column)]
     held += [

@@ -222,14 +222,30 @@ def test_the_app_gets_every_rendition_a_srcset_and_the_placeholder_in_one_round_
     reset()
     with Origin() as origin:
         run_import(serve_movie(origin, "mv-app", 3))
+    from sqlalchemy import event
+
+    from reelflow.services import resources
+
     client = redis.Redis.from_url(redis_proc.url)
+    statements: list[str] = []
+
+    def count(conn, cursor, statement, *args):
+        statements.append(statement)
+
+    engine = resources.engine()
+    event.listen(engine, "before_cursor_execute", count)
     try:
         before = client.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
         page = urls.episode_media("mv-app")
         after = client.info("commandstats").get("cmdstat_mget", {}).get("calls", 0)
+        paged = urls.episode_media("mv-app", limit=2, offset=1)
     finally:
+        event.remove(engine, "before_cursor_execute", count)
         client.close()
     assert after - before == 1, "3 episodes x (3 renditions + a preview): one MGET"
+    assert len(statements) == 2, f"one SELECT per page, no N+1: {statements}"
+    assert [row["episode"] for row in paged] == [2, 3]
+    assert paged == page[1:]
     assert [row["episode"] for row in page] == [1, 2, 3]
     for row in page:
         rungs = [(r["rung"], r["format"], r["width"], r["height"]) for r in row["renditions"]]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.engine import Engine
 
 from reelflow.adapters.db.engine import db_errors
@@ -237,6 +237,79 @@ def movie_media(
     grouped: dict[tuple[str, int], list[Any]] = {}
     for row in rows:
         grouped.setdefault((row.kind, row.number), []).append(row)
+    return _media_of(grouped, rung_order)
+
+
+@db_errors
+def movie_page(
+    engine: Engine,
+    movie_id: str,
+    rung_order: Sequence[str] = (),
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+) -> tuple[list[Any], dict[str, dict[int, dict[str, Any]]]]:
+    """A page of a movie's episodes (as movie_episode_urls) and their stored assets (as
+    movie_media), in ONE statement: the page of episodes as a subquery, joined to its stored
+    assets and their renditions."""
+    page = (
+        select(
+            Episode.id,
+            Episode.number,
+            Episode.title,
+            Episode.thumbnail_url,
+            Episode.video_preview_url,
+        )
+        .where(Episode.movie_id == movie_id)
+        .order_by(Episode.number)
+        .offset(offset)
+    )
+    if limit is not None:
+        page = page.limit(limit)
+    episodes = page.subquery("page")
+    query = (
+        select(
+            episodes.c.number,
+            episodes.c.title,
+            episodes.c.thumbnail_url,
+            episodes.c.video_preview_url,
+            Asset.kind,
+            Asset.thumbhash,
+            Asset.dominant_color,
+            Asset.media,
+            Asset.width.label("asset_width"),
+            Asset.height.label("asset_height"),
+            Asset.content_type.label("asset_type"),
+            RenditionRow.rung,
+            RenditionRow.format,
+            RenditionRow.bucket,
+            RenditionRow.key,
+            RenditionRow.content_type,
+            RenditionRow.width,
+            RenditionRow.height,
+        )
+        .select_from(episodes)
+        .outerjoin(Asset, and_(Asset.episode_id == episodes.c.id, Asset.status == "stored"))
+        .outerjoin(RenditionRow, RenditionRow.asset_id == Asset.id)
+        .order_by(episodes.c.number)
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    found: list[Any] = []
+    seen: set[int] = set()
+    grouped: dict[tuple[str, int], list[Any]] = {}
+    for row in rows:
+        if row.number not in seen:
+            seen.add(row.number)
+            found.append(row)
+        if row.kind is not None:
+            grouped.setdefault((row.kind, row.number), []).append(row)
+    return found, _media_of(grouped, rung_order)
+
+
+def _media_of(
+    grouped: dict[tuple[str, int], list[Any]], rung_order: Sequence[str]
+) -> dict[str, dict[int, dict[str, Any]]]:
     order = _ladder_order(rung_order)
     found: dict[str, dict[int, dict[str, Any]]] = {"thumbnail": {}, "preview": {}}
     for (kind, number), episode_rows in grouped.items():
