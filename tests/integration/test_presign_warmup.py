@@ -41,10 +41,13 @@ def import_movie(origin: Origin, movie_id: str, episodes: int, seed: int = 0, fa
 
 
 def cached_names(redis_env) -> set[str]:
+    """The URL cache's entries under the test's prefix (runs' live event streams, `events:`,
+    share the prefix and are not cache entries)."""
     client = redis.Redis.from_url(redis_env["url"], decode_responses=True)
     try:
         prefix = redis_env["REELFLOW_REDIS_KEY_PREFIX"]
-        return {name.removeprefix(prefix) for name in client.scan_iter(match=f"{prefix}*")}
+        names = {name.removeprefix(prefix) for name in client.scan_iter(match=f"{prefix}*")}
+        return {name for name in names if not name.startswith("events:")}
     finally:
         client.close()
 
