@@ -412,6 +412,14 @@ class Settings(BaseSettings):
         alias="REELFLOW_API_MAX_PAGE_SIZE",
         description="Most items a list endpoint returns per page (episodes, assets, jobs)",
     )
+    api_page_threads: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        alias="REELFLOW_API_PAGE_THREADS",
+        description="Media pages built at once per API process; more wait (their work is "
+        "Python CPU once URLs are cached: many threads only pass the GIL around)",
+    )
 
     # --- Costs (reelflow status --costs, the import report) ---
     storage_price_gb_month: float = Field(

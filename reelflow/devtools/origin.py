@@ -54,6 +54,7 @@ class Fault:
     seconds: float = 0.0
     location: str = ""
     headers: Mapping[str, str] = field(default_factory=dict)
+    gate: threading.Event | None = None
 
     @classmethod
     def status(
@@ -92,6 +93,12 @@ class Fault:
     def latency(cls, seconds: float, *, times: int | None = None) -> Fault:
         """Wait `seconds` before the headers, then answer normally."""
         return cls("latency", times, seconds=seconds)
+
+    @classmethod
+    def hold(cls, gate: threading.Event, *, times: int | None = None) -> Fault:
+        """Wait until `gate` is set (at most 10 minutes), then answer normally: a run that
+        stays in flight until a test lets it go."""
+        return cls("hold", times, seconds=600.0, gate=gate)
 
     @classmethod
     def stall(cls, seconds: float, *, times: int | None = None) -> Fault:
@@ -445,6 +452,15 @@ class Origin:
         if self._wait(fault.seconds):
             handler.close_connection = True
             return
+        self._ok(handler, route, head=head)
+
+    def _fault_hold(self, handler: _Handler, route: _Route, fault: Fault, head: bool) -> None:
+        assert fault.gate is not None
+        deadline = time.monotonic() + fault.seconds
+        while not fault.gate.wait(0.05):
+            if self._stopping.is_set() or time.monotonic() > deadline:
+                handler.close_connection = True
+                return
         self._ok(handler, route, head=head)
 
     def _fault_stall(self, handler: _Handler, route: _Route, fault: Fault, head: bool) -> None:

@@ -1,6 +1,6 @@
 """`reelflow up` / `reelflow down`: a local Prefect stack in the background.
 
-`up` starts (or keeps) five background processes, each in its own session, logs and state
+`up` starts (or keeps) six background processes, each in its own session, logs and state
 under .reelflow/stack/ (the stack's alone: `make demo` and `make demo-stop` keep theirs in
 .reelflow/s3.json and never touch these):
 
@@ -13,6 +13,9 @@ under .reelflow/stack/ (the stack's alone: `make demo` and `make demo-stop` keep
              the worker's runs are forked from it, Running within about a second
     worker   `prefect worker start --pool reelflow`, started with the env in
              .reelflow/stack/env (S3, database, REELFLOW_FETCH_ALLOW=127.0.0.1, ...)
+    api      `reelflow serve` (the HTTP API) on 127.0.0.1:REELFLOW_API_PORT (8700), with the
+             stack's env and a read+write token generated once into .reelflow/stack/api-token
+             (mode 0600; never printed)
 
 then migrates the database, creates the bucket and runs `reelflow deploy` against the server,
 and last runs the start-up steps (`_once_healthy`).
@@ -66,7 +69,14 @@ __all__ = ["StackError", "down", "running_api_url", "up"]
 
 HOST = "127.0.0.1"
 ORIGIN_EPISODES = 12
-_ORDER = ("worker", "engine", "origin", "server", "s3")  # stop order; start order is the reverse
+_ORDER = (
+    "api",
+    "worker",
+    "engine",
+    "origin",
+    "server",
+    "s3",
+)  # stop order; start order is the reverse
 # How the stack's worker polls: a submitted run starts within about a second (Prefect's
 # defaults, 10 s polls, made a run wait up to 10 s before its process even started).
 WORKER_QUERY_SECONDS = "1"
@@ -166,9 +176,10 @@ def _socket_ready(path: Path) -> bool:
         return sock.connect_ex(str(path)) == 0
 
 
-def _http_ok(url: str) -> bool:
+def _http_ok(url: str, token: str | None = None) -> bool:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        return httpx.get(url, timeout=2.0, trust_env=False).status_code == 200
+        return httpx.get(url, headers=headers, timeout=2.0, trust_env=False).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -195,6 +206,24 @@ def _write_env(paths: Paths, env: dict[str, str]) -> None:
     fd = os.open(paths.env, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write("\n".join(lines) + "\n")
+
+
+def _api_token(paths: Paths) -> str:
+    """The stack API's read+write token: made once (32 random URL-safe characters) into a file
+    only its owner can read, and kept, so clients keep working across `up`s."""
+    import secrets
+
+    path = paths.stack / "api-token"
+    with contextlib.suppress(FileNotFoundError):
+        token = path.read_text().strip()
+        if len(token) >= 32:
+            return token
+    token = secrets.token_urlsafe(24)
+    paths.stack.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    return token
 
 
 @contextlib.contextmanager
@@ -442,6 +471,22 @@ def _up(paths: Paths, console: Console) -> dict[str, str]:
         lambda: _worker_online(run.api_url, pool),
         timeout=120,
     )
+
+    # 7. the HTTP API, with the stack's env and its own token
+    token = _api_token(paths)
+    api_env = {**env, "REELFLOW_API_TOKENS": f"read+write:{token}"}
+    api_base = f"http://{HOST}:{settings.api_port}"
+    run.ensure(
+        "api",
+        [sys.executable, "-m", "reelflow.cli.main", "serve", "--host", HOST]
+        + ["--port", str(settings.api_port)],
+        api_env,
+        {"env": _fingerprint(_worker_env(api_env))},
+        f"the HTTP API on {HOST}:{settings.api_port}",
+        lambda: _http_ok(f"{api_base}/healthz", token),
+        timeout=120,
+        port=settings.api_port,
+    )
     run.save()
 
     if run.started:
@@ -503,6 +548,16 @@ def _print_usage(paths: Paths, stack_env: dict[str, str], console: Console) -> N
             f"  export {key}={shlex.quote(stack_env[key])}", highlight=False, markup=False
         )
     console.print("\nthen: reelflow import sample.json --submit   (and watch it in the UI)")
+    api = f"http://{HOST}:{get_settings().api_port}"
+    console.print(
+        f"\n[bold]HTTP API:[/] {api}  (OpenAPI at {api}/docs; progress page at {api}/?run=<id>)",
+        highlight=False,
+    )
+    console.print(
+        f"  its read+write token: TOKEN=$(cat {shlex.quote(str(paths.stack / 'api-token'))})",
+        highlight=False,
+        markup=False,
+    )
 
 
 def down(root: Path, console: Console, *, home: Path | None = None) -> bool:

@@ -34,7 +34,10 @@ def test_the_page_shows_an_import_live_to_a_signed_in_browser(env, redis_env, mo
         anonymous = httpx.get(f"{base}/")
         assert anonymous.status_code == 401
         assert anonymous.headers["www-authenticate"].startswith("Basic")
-        data = serve_movie(origin, "mv-page", 3, every_asset=[Fault.latency(0.5, times=1)])
+        # Every asset is held by the origin until the page shows the run: however long a cold
+        # Chromium takes to start, the browser sees the run in flight, then moving.
+        gate = threading.Event()
+        data = serve_movie(origin, "mv-page", 3, every_asset=[Fault.hold(gate, times=1)])
         worker = threading.Thread(target=run_import, args=(data,))
         worker.start()
         run_id = run_id_of("mv-page")
@@ -53,6 +56,7 @@ def test_the_page_shows_an_import_live_to_a_signed_in_browser(env, redis_env, mo
                 page.goto(f"{base}/?run={run_id}")
                 expect(page.locator("#count")).to_contain_text("of 6 assets")
                 moving = page.locator("#bar").evaluate("bar => bar.value")
+                gate.set()
                 worker.join(120)
                 expect(page.locator("#state")).to_have_text("Completed")
                 assert page.locator("#bar").evaluate("bar => bar.value") == 100
@@ -64,4 +68,5 @@ def test_the_page_shows_an_import_live_to_a_signed_in_browser(env, redis_env, mo
                 if os.environ.get("REELFLOW_UPDATE_DOCS_SCREENSHOT"):
                     shutil.copy(shot, ROOT / "docs" / "api-progress-page.png")
             finally:
+                gate.set()
                 browser.close()

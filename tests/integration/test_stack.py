@@ -56,6 +56,7 @@ def test_up_keeps_what_is_unchanged_and_restarts_what_changed(tmp_path: Path, pg
             "DATABASE_URL": f"sqlite:///{tmp_path / 'stack.db'}",
             "REELFLOW_STACK_API_PORT": str(free_port()),
             "REELFLOW_STACK_ORIGIN_PORT": str(free_port()),
+            "REELFLOW_API_PORT": str(free_port()),
             "COLUMNS": "200",
         }
     )
@@ -94,7 +95,7 @@ def test_up_keeps_what_is_unchanged_and_restarts_what_changed(tmp_path: Path, pg
     try:
         reelflow("up")
         first = pids()
-        assert set(first) == {"s3", "server", "origin", "engine", "worker"}
+        assert set(first) == {"s3", "server", "origin", "engine", "worker", "api"}
         assert _environ(first["worker"])["DATABASE_URL"] == env["DATABASE_URL"]
 
         # a submitted import is run by the worker, forked from the warm-start server
@@ -124,16 +125,33 @@ def test_up_keeps_what_is_unchanged_and_restarts_what_changed(tmp_path: Path, pg
         engine_log = (home / "stack" / "logs" / "engine.log").read_text()
         assert f"flow run {run_id}: forked" in engine_log
 
-        # the same settings again: nothing restarted, and it says so
+        # the stack's HTTP API answers its own token (kept owner-only), and only it
+        token_file = home / "stack" / "api-token"
+        assert token_file.stat().st_mode & 0o777 == 0o600
+        token = token_file.read_text().strip()
+        http_api = f"http://127.0.0.1:{env['REELFLOW_API_PORT']}/api/v1"
+        assert httpx.get(f"{http_api}/imports/{run_id}", timeout=10).status_code == 401
+        seen = httpx.get(
+            f"{http_api}/imports/{run_id}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        assert seen.status_code == 200, seen.text
+        assert seen.json()["state_type"] == "COMPLETED"
+        assert seen.json()["counts"].get("stored") == 4
+        assert token not in (home / "stack" / "env").read_text()
+
+        # the same settings again: nothing restarted, and it says so; the token is never shown
         again = reelflow("up")
         assert "nothing to do" in again
+        assert token not in again and "api-token" in again
         assert pids() == first
 
         # a new database: the worker (and the warm-start server its runs fork from) are
         # restarted on it; the rest is kept
         reelflow("up", DATABASE_URL=pg_url)
         second = pids()
-        for name in ("worker", "engine"):
+        for name in ("worker", "engine", "api"):
             assert second[name] != first[name] and _gone(first[name])
             assert _environ(second[name])["DATABASE_URL"] == pg_url
         assert {k: second[k] for k in ("s3", "server", "origin")} == {
@@ -147,7 +165,11 @@ def test_up_keeps_what_is_unchanged_and_restarts_what_changed(tmp_path: Path, pg
         reelflow("up", DATABASE_URL=pg_url)
         third = pids()
         assert third["s3"] != second["s3"]
-        assert (third["worker"], third["engine"]) == (second["worker"], second["engine"])
+        assert (third["worker"], third["engine"], third["api"]) == (
+            second["worker"],
+            second["engine"],
+            second["api"],
+        )
         assert f"S3_ENDPOINT={worker_s3}" in (home / "stack" / "env").read_text()
         port = worker_s3.rsplit(":", 1)[1]
         assert port in " ".join(Path(f"/proc/{third['s3']}/cmdline").read_text().split("\0"))
