@@ -14,6 +14,12 @@ validated manifest, keys sorted), and Prefect keeps one run per deployment and k
 the same manifest twice (a double click, a client retry after a timeout) returns the first
 run instead of creating another. Submitting a changed manifest (new URLs, new episodes)
 creates a new run. To run an identical manifest again, retry its run in the UI.
+
+One exception: once that run has ended and the movie has since been deleted
+(`DELETE /api/v1/movies/{id}`, `reelflow delete-movie`), the same manifest imports it again.
+The new run's key is the old key plus `:after:<the ended run's id>`, so the chain is
+deterministic: two clients re-submitting at once still get one run, and a later submit
+follows the chain to its newest run.
 """
 
 from __future__ import annotations
@@ -62,11 +68,36 @@ def _earlier_run(key: str) -> Any | None:
     return runs[0] if runs else None
 
 
+_ENDED = {"COMPLETED", "FAILED", "CANCELLED", "CRASHED"}
+
+
+def _current_key(manifest: Manifest) -> tuple[str, Any | None]:
+    """The key a submit of `manifest` uses now, and the run that already has it (or None):
+    the newest run of the chain, or its successor's key when that run ended and the movie was
+    deleted since."""
+    from reelflow.adapters.db import catalog
+    from reelflow.services import resources
+
+    key = idempotency_key(manifest)
+    earlier = _earlier_run(key)
+    for _ in range(1000):
+        if earlier is None:
+            return key, None
+        later = _earlier_run(f"{key}:after:{earlier.id}")
+        if later is not None:
+            key, earlier = f"{key}:after:{earlier.id}", later
+            continue
+        state = earlier.state.type.value if earlier.state else None
+        if state in _ENDED and not catalog.movie_exists(resources.engine(), manifest.movie_id):
+            return f"{key}:after:{earlier.id}", None
+        return key, earlier
+    return key, earlier
+
+
 def submit_run(manifest: Manifest, *, work_queue_name: str | None = None) -> Submitted:
     """Create (or find) the import run for this manifest."""
-    key = idempotency_key(manifest)
     try:
-        earlier = _earlier_run(key)  # only to say "already submitted"; the key is what dedups
+        key, earlier = _current_key(manifest)  # the key is what dedups, in Prefect
     except httpx.TransportError as exc:
         raise PrefectUnavailable(f"the Prefect API does not answer: {exc}") from None
     ref = stash_manifest(manifest)  # before the run exists: a worker may take it at once

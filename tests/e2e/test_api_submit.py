@@ -1,6 +1,7 @@
 """The HTTP API on the real stack (a `prefect server` process, a worker process, PostgreSQL,
 moto over HTTP, a local origin): a client submits a manifest over HTTP, sees it queued, and
-follows it to the end; the same manifest twice is one run."""
+follows it to the end; the same manifest twice is one run, until the movie is deleted: then
+the same manifest imports it again."""
 
 from __future__ import annotations
 
@@ -39,13 +40,7 @@ def test_a_client_submits_watches_and_reads_an_import_over_http(
         assert queue["queueLength"] >= 1 and isinstance(queue["processing"], int)
 
         workers.start("w-api")
-        deadline = time.monotonic() + 240
-        while True:
-            status = client.get(first.headers["location"], headers=auth(READ)).json()
-            if status["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
-                break
-            assert time.monotonic() < deadline, status
-            time.sleep(1)
+        status = _finished(client, first.headers["location"])
         assert status["state_type"] == "COMPLETED", status
         assert status["counts"] == {"stored": 6}
         assert {(a["episode"], a["kind"], a["status"]) for a in status["assets"]} == {
@@ -60,3 +55,29 @@ def test_a_client_submits_watches_and_reads_an_import_over_http(
             "/api/v1/imports/00000000-0000-0000-0000-000000000000", headers=auth(READ)
         )
         assert gone.status_code == 404 and gone.json()["code"] == "not-found"
+
+        # Deleted, then the same manifest again: a new run imports it (not the old run,
+        # whose objects are gone); a double submit of it is still one run.
+        deleted = client.delete(f"/api/v1/movies/{MOVIE}", headers=auth(WRITE))
+        assert deleted.status_code == 202, deleted.text
+        redo = client.post("/api/v1/imports", json=manifest, headers=auth(WRITE))
+        redo_again = client.post("/api/v1/imports", json=manifest, headers=auth(WRITE))
+        assert redo.status_code == 202 and redo.json()["new"] is True, redo.text
+        assert redo.json()["run_id"] != run_id
+        assert redo_again.json() == {**redo.json(), "new": False}
+        status = _finished(client, redo.headers["location"])
+        assert status["state_type"] == "COMPLETED" and status["counts"] == {"stored": 6}, status
+        media = client.get(f"/api/v1/movies/{MOVIE}/media", headers=auth(READ)).json()
+        assert all(e["thumbnail_from"] == "stored" for e in media["episodes"])
+        later = client.post("/api/v1/imports", json=manifest, headers=auth(WRITE)).json()
+        assert later["run_id"] == redo.json()["run_id"] and later["new"] is False
+
+
+def _finished(client: httpx.Client, location: str) -> dict:
+    deadline = time.monotonic() + 240
+    while True:
+        status = client.get(location, headers=auth(READ)).json()
+        if status["state_type"] in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED"):
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(1)
