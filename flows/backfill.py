@@ -38,7 +38,7 @@ from pydantic import Field
 from flows.common.naming import backfill_name
 from flows.common.progress import Progress
 from flows.common.reporting import finish, publish
-from flows.common.runner import SettingsThreadPoolTaskRunner
+from flows.common.runner import SettingsTaskRunner
 from flows.common.transfer import transfer_assets
 from reelflow.core.models import AssetOutcome
 from reelflow.core.reports import AssetLine, TransferReport, transfer_report
@@ -67,7 +67,7 @@ def _publish(report: TransferReport) -> None:
 @flow(
     name="backfill",
     flow_run_name=backfill_name,
-    task_runner=SettingsThreadPoolTaskRunner(),  # type: ignore[arg-type]
+    task_runner=SettingsTaskRunner(),
     validate_parameters=True,
 )
 def backfill(

@@ -26,7 +26,7 @@ from prefect.client.schemas.objects import State
 
 from flows.common.progress import Progress
 from flows.common.reporting import artifact_key, finish, publish
-from flows.common.runner import SettingsThreadPoolTaskRunner
+from flows.common.runner import SettingsTaskRunner
 from flows.common.transfer import transfer_assets
 from reelflow.core.errors import ManifestError
 from reelflow.core.manifest import Manifest, ManifestRef
@@ -56,7 +56,7 @@ def _run_name() -> str:
 @flow(
     name="import-episodes",
     flow_run_name=_run_name,
-    task_runner=SettingsThreadPoolTaskRunner(),  # type: ignore[arg-type]
+    task_runner=SettingsTaskRunner(),
     validate_parameters=True,
 )
 def import_episodes(

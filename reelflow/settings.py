@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -112,6 +112,35 @@ class Settings(BaseSettings):
         le=256,
         alias="REELFLOW_IMPORT_CONCURRENCY",
         description="Assets in flight per import (threads)",
+    )
+    task_runner: Literal["thread", "dask"] = Field(
+        default="thread",
+        alias="REELFLOW_TASK_RUNNER",
+        description="Where import and backfill run their assets: `thread` (threads in the "
+        "flow run's process) or `dask` (a Dask cluster; each asset's whole chain runs as one "
+        "task on one Dask worker, docs/operations.md)",
+    )
+    dask_address: str | None = Field(
+        default=None,
+        alias="REELFLOW_DASK_ADDRESS",
+        description="The Dask scheduler to use with REELFLOW_TASK_RUNNER=dask "
+        "(`tcp://host:8786`); unset: a LocalCluster of REELFLOW_DASK_WORKERS processes per run",
+    )
+    dask_workers: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        alias="REELFLOW_DASK_WORKERS",
+        description="Worker processes of the LocalCluster a run starts when no "
+        "REELFLOW_DASK_ADDRESS is set",
+    )
+    dask_threads_per_worker: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        alias="REELFLOW_DASK_THREADS_PER_WORKER",
+        description="Assets each LocalCluster worker process runs at once (downloads and "
+        "uploads wait on the network; image and video work release the GIL)",
     )
     step_tasks_max_assets: int = Field(
         default=200,

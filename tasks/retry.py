@@ -13,6 +13,8 @@ attempts): the typed value the flow records, see `step_failures`.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -44,9 +46,22 @@ def retry_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
     return False
 
 
+def _module_task(module: str, name: str) -> Any:
+    return getattr(importlib.import_module(module), name)
+
+
 class PolicyTask(Task[P, R]):
     """A Prefect task whose retries, delays and jitter are the configured policy, read when a
     run starts. Values given to Task (or with_options) are ignored: there is one policy."""
+
+    def __reduce__(self) -> Any:
+        """Pickled by reference (its module and name) when it is its module's own task: a Dask
+        worker imports the same task instead of receiving a copy of its function by value,
+        which would drag the module's state along (a threading.Lock cannot be pickled)."""
+        module, name = self.fn.__module__, self.fn.__name__
+        if getattr(sys.modules.get(module), name, None) is self:
+            return (_module_task, (module, name))
+        return super().__reduce__()
 
     def with_options(self, *args: Any, **kwargs: Any) -> PolicyTask[P, R]:
         """Prefect's with_options builds a plain Task; this one keeps the policy."""
@@ -86,13 +101,18 @@ def io_task(
     """@task for one I/O step: no result cache, the configured retry policy."""
 
     def decorate(fn: Callable[P, R]) -> PolicyTask[P, R]:
-        return PolicyTask(
+        task = PolicyTask(
             fn=fn,
             name=name,
             task_run_name=task_run_name,
             cache_policy=NONE,
             retry_condition_fn=retry_transient,
         )
+        if "<locals>" not in fn.__qualname__:
+            # The module's name for it is the task: `<name>.fn` finds the function again, so
+            # pickle (a Dask worker) takes it by reference, never by value with its globals.
+            fn.__qualname__ = f"{fn.__qualname__}.fn"
+        return task
 
     return decorate
 

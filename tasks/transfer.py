@@ -8,6 +8,9 @@ after the last step that succeeded (a failed upload is retried without downloadi
 
 from __future__ import annotations
 
+import atexit
+import shutil
+import tempfile
 import threading
 from dataclasses import replace
 from uuid import UUID
@@ -28,8 +31,24 @@ _progress: dict[UUID | None, Downloaded | Prepared] = {}
 _lock = threading.Lock()
 
 
+_own_spool: str | None = None
+
+
+def _process_spool() -> str:
+    """A spool directory of this process, on its machine's disk (REELFLOW_SPOOL_DIR or the
+    temp dir), removed when the process exits: where a Dask worker's assets wait."""
+    global _own_spool
+    with _lock:
+        if _own_spool is None:
+            _own_spool = tempfile.mkdtemp(prefix="reelflow-worker-", dir=get_settings().spool_dir)
+            atexit.register(shutil.rmtree, _own_spool, True)
+        return _own_spool
+
+
 @io_task("transfer", task_run_name="transfer-{job.label}")
-def transfer_asset(job: AssetJob, spool_dir: str) -> Stored:
+def transfer_asset(job: AssetJob, spool_dir: str | None) -> Stored:
+    """`spool_dir` None: this process's own spool (on a Dask worker, its machine's disk)."""
+    spool_dir = spool_dir or _process_spool()
     run_id = current_task_run.id
     with _lock:
         done = _progress.get(run_id)

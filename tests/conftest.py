@@ -141,3 +141,17 @@ def redis_proc() -> Iterator[RedisProcess]:
     """A throwaway redis-server of this test's own (to count commands, kill, restart)."""
     with redis_process() as server:
         yield server
+
+
+@pytest.fixture(params=["thread", "dask"])
+def task_runner(
+    request: pytest.FixtureRequest, env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> str:
+    """The same test on both task runners: threads in the flow run's process, and a Dask
+    LocalCluster of 2 worker processes (REELFLOW_TASK_RUNNER=dask): one set of assertions."""
+    from reelflow.services import reset
+
+    monkeypatch.setenv("REELFLOW_TASK_RUNNER", request.param)
+    monkeypatch.setenv("REELFLOW_DASK_WORKERS", "2")
+    reset()
+    return str(request.param)

@@ -56,7 +56,7 @@ def run_backfill(**params):
     return state, state.result(raise_on_failure=False)
 
 
-def test_backfill_completes_assets_that_failed_earlier(env):
+def test_backfill_completes_assets_that_failed_earlier(env, task_runner):
     with Origin() as origin:
         data = serve_movie(origin, "mv-bf", 4, BROKEN)
         state, summary = run_import(data)
@@ -86,7 +86,7 @@ def test_backfill_completes_assets_that_failed_earlier(env):
     assert state.is_completed() and (again.candidates, again.assets) == (0, 0)
 
 
-def test_backfill_that_still_fails_keeps_the_temporary_url(env):
+def test_backfill_that_still_fails_keeps_the_temporary_url(env, task_runner):
     with Origin() as origin:
         data = serve_movie(origin, "mv-still", 2, BROKEN)
         run_import(data)

@@ -18,7 +18,7 @@ from tests.support.movies import db_state, media, objects, run_import, serve_mov
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
 
-def test_import_stores_every_asset_privately_with_metadata(env):
+def test_import_stores_every_asset_privately_with_metadata(env, task_runner):
     with Origin() as origin:
         state, summary = run_import(serve_movie(origin, "mv-ok", 3))
     assert state.is_completed(), state.message
@@ -55,7 +55,7 @@ def test_import_stores_every_asset_privately_with_metadata(env):
     assert all("URI" not in g["Grantee"] for g in grants), "objects must not be public"
 
 
-def test_second_run_downloads_and_uploads_nothing(env):
+def test_second_run_downloads_and_uploads_nothing(env, task_runner):
     with Origin() as origin:
         data = serve_movie(origin, "mv-twice", 3)
         _, first = run_import(data)
@@ -92,7 +92,7 @@ def test_deleted_object_is_uploaded_again(env):
     assert summary.uploaded == 1 and key in objects()
 
 
-def test_partial_failure_keeps_temporary_urls_and_other_assets_carry_on(env):
+def test_partial_failure_keeps_temporary_urls_and_other_assets_carry_on(env, task_runner):
     faults = {
         (2, "thumbnail"): [Fault.status(404, times=None)],
         (3, "preview"): [Fault.status(500, times=None)],
@@ -120,7 +120,7 @@ def test_partial_failure_keeps_temporary_urls_and_other_assets_carry_on(env):
     assert not objects("episode-thumbnails/mv-partial/ep2_thumb")
 
 
-def test_transient_errors_are_retried_until_success(env):
+def test_transient_errors_are_retried_until_success(env, task_runner):
     faults = {
         (1, "thumbnail"): [Fault.status(503, times=2)],
         (1, "preview"): [Fault.reset(times=1), Fault.truncate(times=1)],
@@ -151,7 +151,7 @@ def test_retry_after_is_honoured(env):
     assert elapsed >= 1.0
 
 
-def test_bad_media_is_terminal_and_does_not_stop_the_rest(env):
+def test_bad_media_is_terminal_and_does_not_stop_the_rest(env, task_runner):
     with Origin() as origin:
         data = serve_movie(origin, "mv-bad", 2)
         origin.add("/mv-bad/1/thumb.jpg", b"<html>expired link</html>", "text/html")
@@ -198,7 +198,7 @@ def test_loopback_in_any_spelling_is_never_requested_by_default(env, monkeypatch
     assert "BlockedURL" in assets[(1, "thumbnail")].last_error
 
 
-def test_redirect_to_metadata_address_is_blocked(env):
+def test_redirect_to_metadata_address_is_blocked(env, task_runner):
     faults = {(1, "thumbnail"): [Fault.redirect("http://169.254.169.254/latest/meta-data/")]}
     with Origin() as origin:
         state, _ = run_import(serve_movie(origin, "mv-redirect", 1, faults))
