@@ -171,6 +171,7 @@ class FlakyS3(ThreadingHTTPServer):
         self.failures = failures
         self.only = only
         self.puts = 0
+        self.put_paths: list[str] = []  # every object PUT that reached S3, in order
         self.lock = threading.Lock()
 
     @property
@@ -203,6 +204,9 @@ class FlakyS3Handler(BaseHTTPRequestHandler):
                 self.end_headers()
                 self.wfile.write(payload)
                 return
+        if is_object_put:
+            with self.server.lock:
+                self.server.put_paths.append(self.path.split("?", 1)[0])
         headers = {k: v for k, v in self.headers.items() if k.lower() not in {"host"}}
         response = httpx.request(
             self.command,
