@@ -46,8 +46,22 @@ def dask_runner(settings: Settings) -> TaskRunner[Any]:
             "threads_per_worker": settings.dask_threads_per_worker,
             "processes": True,
             "dashboard_address": ":0",
+            "env": _prefect_api_env(),
         },
     )
+
+
+def _prefect_api_env() -> dict[str, str]:
+    """The Prefect API this run reports to, for the LocalCluster's workers: without it, a
+    zero-config run's workers would each start a temporary server of their own, and their
+    task runs and concurrency slots would land in other databases."""
+    from prefect.client.orchestration import get_client
+    from prefect.settings import get_current_settings
+
+    if get_current_settings().api.url:
+        return {}  # inherited from this process's environment
+    with get_client(sync_client=True) as client:
+        return {"PREFECT_API_URL": str(client.api_url).rstrip("/")}
 
 
 class SettingsTaskRunner(TaskRunner[Any]):

@@ -10,6 +10,7 @@ from reelflow.bench import (
     decode_memory,
     importer,
     presign,
+    scale,
     submit,
     sweep,
     verify,
@@ -22,6 +23,17 @@ bench_app = typer.Typer(no_args_is_help=True, help="Benchmarks that print figure
 def register(app: typer.Typer) -> None:
     """Each benchmark module defines register(bench_app). Their heavy imports (numpy, pyvips,
     moto, Prefect) stay inside the commands, so `reelflow --help` does not pay for them."""
-    for module in (api, compress, decode_memory, importer, presign, submit, sweep, verify, video):
+    for module in (
+        api,
+        compress,
+        decode_memory,
+        importer,
+        presign,
+        scale,
+        submit,
+        sweep,
+        verify,
+        video,
+    ):
         module.register(bench_app)
     app.add_typer(bench_app, name="bench")
