@@ -13,6 +13,7 @@ attempts): the typed value the flow records, see `step_failures`.
 
 from __future__ import annotations
 
+import copy
 import importlib
 import sys
 from collections.abc import Callable, Iterator
@@ -62,6 +63,19 @@ class PolicyTask(Task[P, R]):
         if getattr(sys.modules.get(module), name, None) is self:
             return (_module_task, (module, name))
         return super().__reduce__()
+
+    # copy.copy and copy.deepcopy would otherwise go through __reduce__ and hand back the
+    # module's task itself: a "copy" whose changes land on the original.
+    def __copy__(self) -> PolicyTask[P, R]:
+        new = object.__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        return new
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> PolicyTask[P, R]:
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
+        return new
 
     def with_options(self, *args: Any, **kwargs: Any) -> PolicyTask[P, R]:
         """Prefect's with_options builds a plain Task; this one keeps the policy."""

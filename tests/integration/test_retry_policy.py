@@ -117,3 +117,18 @@ def test_each_task_retries_transient_errors_only(name, fast_policy):
     assert all(run_probes())
     expected = {row.id: row.values[1] for row in ERRORS}
     assert attempts == expected, f"{name}: attempts per error {attempts}, expected {expected}"
+
+
+def test_a_task_pickles_by_reference_and_copies_apart():
+    """A Dask worker gets the module's own task (pickled by name), while a copy is a copy: a
+    change to it never reaches the original (the probes above swap a copy's body)."""
+    import pickle
+
+    from tasks.download import download_asset
+
+    assert pickle.loads(pickle.dumps(download_asset)) is download_asset
+    for duplicate in (copy.copy(download_asset), copy.deepcopy(download_asset)):
+        assert duplicate is not download_asset
+        duplicate.fn = print
+        assert download_asset.fn is not print
+        assert duplicate.name == download_asset.name
