@@ -37,31 +37,19 @@ from pydantic import Field
 
 from flows.common.naming import backfill_name
 from flows.common.progress import Progress
-from flows.common.reporting import finish, publish
+from flows.common.reporting import finish_transfer
 from flows.common.runner import SettingsTaskRunner
 from flows.common.transfer import transfer_assets
 from reelflow.core.models import AssetOutcome
-from reelflow.core.reports import AssetLine, TransferReport, transfer_report
+from reelflow.core.reports import TransferReport
 from reelflow.settings import get_settings
 from tasks.backfill import claim_backfill, count_backfill, list_backfill, release_backfill
 from tasks.lease import holding, new_holder, take_movie_leases
+from tasks.retry import apply_retry_policy
 
 __all__ = ["backfill"]
 
 MAX_REPORT_LINES = 1000
-
-
-def _publish(report: TransferReport) -> None:
-    publish(
-        "backfill-summary",
-        "Backfill" + (" (dry run)" if report.dry_run else ""),
-        report.headline(),
-        [report.counts()],
-        report.rung_rows(),
-        notes=_cost_notes(report),
-        table_key="backfill-report",
-        table=report.lines,
-    )
 
 
 @flow(
@@ -80,6 +68,7 @@ def backfill(
     `renditions`, make the missing renditions of stored thumbnails instead."""
     started = time.monotonic()
     settings = get_settings()
+    apply_retry_policy(settings)
     logger = get_run_logger()
     limit = limit or settings.backfill_limit
     batch_size = batch_size or settings.backfill_batch_size
@@ -92,18 +81,15 @@ def backfill(
     )
 
     if dry_run:
-        report = TransferReport(
+        return finish_transfer(
+            (),
             run="backfill",
             dry_run=True,
             candidates=candidates,
             bucket=settings.s3_bucket_name,
-            lines=[
-                AssetLine(**row) for row in list_backfill(min(limit, MAX_REPORT_LINES), renditions)
-            ],
-            seconds=round(time.monotonic() - started, 3),
+            listed=list_backfill(min(limit, MAX_REPORT_LINES), renditions),
+            seconds=time.monotonic() - started,
         )
-        _publish(report)
-        return finish(report)
 
     progress = Progress(
         min(candidates, limit), key="backfill-progress", description="Assets backfilled"
@@ -160,7 +146,7 @@ def backfill(
             stopped = stopped or str(released.result(raise_on_failure=False))
             break
 
-    report = transfer_report(
+    return finish_transfer(
         outcomes,
         run="backfill",
         candidates=candidates,
@@ -171,11 +157,3 @@ def backfill(
         unrecorded=unrecorded,
         unrecorded_reason=stopped,
     )
-    _publish(report)
-    return finish(report, errors=report.failure_messages())
-
-
-def _cost_notes(report: TransferReport) -> list[str]:
-    """The run's renditions priced per month (REELFLOW_*_PRICE_*, REELFLOW_VIEW*)."""
-    found = report.cost_estimate(get_settings().prices())
-    return [f"cost of these thumbnails: {line}" for line in found.lines()] if found else []

@@ -601,6 +601,7 @@ def render_ladder(
                     and not to_srgb
                     and original.ext in _KEEPABLE
                 )
+                kept = ""  # why this rung is the original itself, when it is
                 try:
                     encoded, content_type, ext = _encode(ready, spec, policy)
                 except _DECODE_ERRORS as exc:
@@ -610,6 +611,16 @@ def render_ladder(
                             f"({type(exc).__name__}: {exc}) and browsers cannot show the "
                             "original"
                         ) from None
+                    kept = f"{spec.format} encoding failed: {type(exc).__name__}: {exc}"
+                else:
+                    if as_is and len(encoded) >= len(data):
+                        kept = (
+                            f"{spec.format} larger than original "
+                            f"({len(encoded)} >= {len(data)} bytes)"
+                        )
+                    else:
+                        made.append(Rendition(spec, encoded, content_type, ext, *ready.size))
+                if kept:  # stored as it is: every frame must decode (it is whole)
                     _decode_every_frame(im, policy)
                     made.append(
                         Rendition(
@@ -619,26 +630,9 @@ def render_ladder(
                             original.ext,
                             *upright,
                             kept_original=True,
-                            note=f"{spec.format} encoding failed: {type(exc).__name__}: {exc}",
+                            note=kept,
                         )
                     )
-                    continue
-                if as_is and len(encoded) >= len(data):
-                    _decode_every_frame(im, policy)
-                    made.append(
-                        Rendition(
-                            spec,
-                            data,
-                            original.content_type,
-                            original.ext,
-                            *upright,
-                            kept_original=True,
-                            note=f"{spec.format} larger than original "
-                            f"({len(encoded)} >= {len(data)} bytes)",
-                        )
-                    )
-                    continue
-                made.append(Rendition(spec, encoded, content_type, ext, *ready.size))
 
             found: Placeholder | None = None
             if placeholder:

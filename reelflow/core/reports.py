@@ -1,10 +1,12 @@
-"""Reports, pure: what a run did, in one shape per kind of run, and the one markdown renderer.
+"""Reports, pure: what a run did, in one shape per kind of run, and the one renderer of them.
 
 - TransferReport: an import or a backfill (they move assets the same way, so they report the
-  same way); built from per-asset outcomes by `transfer_report`.
+  same way); built from per-asset outcomes by `transfer_report`. `transfer_ending` builds it
+  and renders all a run shows of it (artifacts, headline, counts, errors) in one call.
 - PurgeReport: a purge of purge_queue. SweepReport: an orphan sweep's census and deletions.
 - `run_verdict`: the one final-state rule (Completed, Partial or Failed) every flow uses.
-- `markdown`: the one renderer of a report's heading, headline and tables (Prefect artifacts).
+- `render`: a report's Prefect artifacts - `markdown` (heading, headline, notes, tables) and
+  the table artifact's rows (abandoned, then failed first, at most TABLE_ROWS).
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from dataclasses import dataclass
+from typing import Any, Literal, Required, TypedDict, Unpack
 
 from pydantic import BaseModel, Field
 
@@ -24,22 +27,30 @@ from reelflow.core.units import human_size
 
 __all__ = [
     "ATTENTION",
+    "TABLE_ROWS",
+    "Artifacts",
     "AssetLine",
     "CategoryLine",
+    "Ending",
     "PurgeFailure",
     "PurgeReport",
     "RungTotal",
     "SweepReport",
+    "TransferFacts",
     "TransferReport",
     "Verdict",
     "VerifyLine",
     "VerifyReport",
     "WarmupReport",
+    "artifact_key",
     "attention_first",
+    "cost_notes",
     "markdown",
+    "render",
     "run_verdict",
     "rung_totals",
     "sweep_report",
+    "transfer_ending",
     "transfer_report",
 ]
 
@@ -84,6 +95,68 @@ def markdown(
         out += ["", "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         out += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(out)
+
+
+# A table artifact is one event and one UI page: 20,000 rows made a 4.6 MB event that the
+# server refused to publish. Abandoned and failed rows come first; the CLI's --json report
+# has every row.
+TABLE_ROWS = 1000
+
+
+def artifact_key(prefix: str, name: str) -> str:
+    """Prefect artifact keys allow lowercase letters, digits and dashes only."""
+    cleaned = "".join(c if c.isalnum() else "-" for c in f"{prefix}-{name}".lower())
+    return cleaned[:100]
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """A report as Prefect shows it: a markdown artifact under `key` (described by the
+    headline) and, when `table_key` is set, a table artifact of `table`'s rows."""
+
+    key: str
+    markdown: str
+    headline: str
+    table_key: str | None = None
+    table: tuple[dict[str, Any], ...] = ()
+    table_description: str = ""
+
+
+def _status(row: Mapping[str, Any] | BaseModel) -> Any:
+    return getattr(row, "status", None) if isinstance(row, BaseModel) else row.get("status")
+
+
+def render(
+    key: str,
+    title: str,
+    headline: str,
+    *tables: Sequence[Mapping[str, Any]],
+    notes: Sequence[str] = (),
+    table_key: str | None = None,
+    table: Sequence[Mapping[str, Any] | BaseModel] = (),
+) -> Artifacts:
+    """The markdown artifact (`markdown`) and, when `table` has rows, the table artifact:
+    abandoned rows first, then failed ones, at most TABLE_ROWS (only those are turned into
+    dicts); its description says when rows were left out."""
+    rows: tuple[dict[str, Any], ...] = ()
+    description = headline
+    if table_key and table:
+        chosen = sorted(table, key=lambda row: attention_first(_status(row)))[:TABLE_ROWS]
+        rows = tuple(
+            row.model_dump() if isinstance(row, BaseModel) else dict(row) for row in chosen
+        )
+        if len(table) > TABLE_ROWS:
+            description += (
+                f" (table: the first {TABLE_ROWS} of {len(table)} rows, abandoned and failed first)"
+            )
+    return Artifacts(
+        key=key,
+        markdown=markdown(title, headline, *tables, notes=notes),
+        headline=headline,
+        table_key=table_key if rows else None,
+        table=rows,
+        table_description=description,
+    )
 
 
 class AssetLine(BaseModel):
@@ -284,9 +357,12 @@ def transfer_report(
     max_lines: int | None = None,
     unrecorded: int = 0,
     unrecorded_reason: str = "",
+    dry_run: bool = False,
+    listed: Sequence[Mapping[str, Any]] = (),
 ) -> TransferReport:
     """Counts, bytes and one line per asset: abandoned, then failed, then the rest, each in
-    (movie, episode, kind) order; at most `max_lines`."""
+    (movie, episode, kind) order; at most `max_lines`. A dry run (a backfill's) moves nothing:
+    its lines are the assets it `listed` (AssetLine fields), as listed."""
     counts = Counter(outcome.status for outcome in outcomes)
     moved = [o for o in outcomes if o.status == "stored"]
     by_asset = sorted(  # what needs an operator first, so no cap cuts it off for a success
@@ -297,6 +373,7 @@ def transfer_report(
         run=run,
         movie_id=movie_id,
         episodes=episodes,
+        dry_run=dry_run,
         candidates=candidates,
         assets=len(outcomes),
         stored=counts["stored"],
@@ -314,8 +391,80 @@ def transfer_report(
         unrecorded_reason=unrecorded_reason,
         bucket=bucket,
         seconds=round(seconds, 3),
-        lines=[_line(o) for o in by_asset],
+        lines=[AssetLine(**row) for row in listed] if dry_run else [_line(o) for o in by_asset],
         rungs=rung_totals(outcomes),
+    )
+
+
+def cost_notes(report: TransferReport, prices: Prices) -> list[str]:
+    """The run's renditions priced per month at `prices`: the notes of its artifact."""
+    found = report.cost_estimate(prices)
+    return [f"cost of these thumbnails: {line}" for line in found.lines()] if found else []
+
+
+class TransferFacts(TypedDict, total=False):
+    """What a transfer_report is built from besides the outcomes (its keyword arguments)."""
+
+    run: Required[Literal["import", "backfill"]]
+    bucket: Required[str]
+    seconds: Required[float]
+    movie_id: str | None
+    episodes: int
+    candidates: int
+    batches: int
+    max_lines: int | None
+    unrecorded: int
+    unrecorded_reason: str
+    dry_run: bool
+    listed: Sequence[Mapping[str, Any]]
+
+
+@dataclass(frozen=True)
+class Ending:
+    """All an import or a backfill shows when it ends: its report (the final state's data),
+    verdict, headline (the state's message and the log's first line), counts (the live
+    `finished` event), errors (to log) and artifacts."""
+
+    report: TransferReport
+    verdict: Verdict
+    headline: str
+    counts: dict[str, Any]
+    errors: list[str]
+    artifacts: Artifacts
+
+
+def transfer_ending(
+    outcomes: Sequence[AssetOutcome], prices: Prices, **facts: Unpack[TransferFacts]
+) -> Ending:
+    """The report of an import (`import-summary-<movie>`, `import-report-<movie>`) or a
+    backfill (`backfill-summary`, `backfill-report`), built and rendered in one call: counts,
+    per-rung table and cost notes (priced at `prices`) on the summary, one row per asset in
+    the table."""
+    report = transfer_report(outcomes, **facts)
+    headline, counts = report.headline(), report.counts()
+    if report.run == "import":
+        movie = report.movie_id or ""
+        title = f"Import of movie {movie}"
+        key, table_key = artifact_key("import-summary", movie), artifact_key("import-report", movie)
+    else:
+        title = "Backfill" + (" (dry run)" if report.dry_run else "")
+        key, table_key = "backfill-summary", "backfill-report"
+    return Ending(
+        report=report,
+        verdict=report.verdict,
+        headline=headline,
+        counts=counts,
+        errors=[] if report.dry_run else report.failure_messages(),
+        artifacts=render(
+            key,
+            title,
+            headline,
+            [counts],
+            report.rung_rows(),
+            notes=cost_notes(report, prices),
+            table_key=table_key,
+            table=report.lines,
+        ),
     )
 
 

@@ -1,5 +1,6 @@
-"""Import rules, pure: what an import may skip, what a replacement owes, where a backfill reads,
-and when a backfill gives up on an asset (dead letters).
+"""Import rules, pure: where each asset of an episode comes from, what an import may skip, what a
+replacement owes (a purge, a CDN invalidation), where a backfill reads, and when a backfill
+gives up on an asset (dead letters).
 
 The database adapters (reelflow.adapters.db.imports, .claims) ask these functions and act on
 the answer inside their transactions; tests/unit/test_import_rules.py holds their tables.
@@ -11,12 +12,17 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Literal
 
+from reelflow.core.cdn import versioned
+from reelflow.core.keys import AssetKind
+
 __all__ = [
     "CLAIM_TTL",
     "FailedAs",
     "after_failure",
     "already_stored",
+    "asset_sources",
     "is_temporary",
+    "owes_invalidation",
     "pick_source_url",
     "replaced_object",
 ]
@@ -30,6 +36,25 @@ CLAIM_TTL = dt.timedelta(hours=2)
 def is_temporary(url: str | None) -> bool:
     """A URL the app still serves from the source (not yet an s3:// object of ours)."""
     return bool(url) and not str(url).startswith("s3://")
+
+
+def asset_sources(
+    thumbnail_url: str | None, video_preview_url: str | None, video_url: str | None
+) -> list[tuple[AssetKind, str, bool]]:
+    """(kind, source URL, from the full video) of each asset an episode of a manifest asks
+    for: its own URL, or else the full-length video (a poster for the thumbnail, a clip for
+    the preview); none for a kind with neither."""
+    out: list[tuple[AssetKind, str, bool]] = []
+    own: tuple[tuple[AssetKind, str | None], ...] = (
+        ("thumbnail", thumbnail_url),
+        ("preview", video_preview_url),
+    )
+    for kind, url in own:
+        if url:
+            out.append((kind, url, False))
+        elif video_url:
+            out.append((kind, video_url, True))
+    return out
 
 
 def already_stored(status: str | None, stored_source_url: str | None, wanted_url: str) -> bool:
@@ -49,6 +74,21 @@ def replaced_object(
     if not bucket or not key or (bucket, key) == new:
         return None
     return bucket, key
+
+
+def owes_invalidation(
+    *,
+    cdn: bool,
+    uploaded: bool,
+    previous: tuple[str | None, str | None] | None,
+    new: tuple[str, str],
+) -> bool:
+    """A stored object whose CDN path must be invalidated in the same transaction: with a CDN
+    in front (`cdn`), new bytes were uploaded under the very (bucket, key) the asset already
+    had, and that key carries no content version (a ready-made preview's seed key), so edge
+    caches may still serve the old bytes. A new key, a versioned key or an upload skipped
+    (the same bytes were there) owes nothing; nor does a first upload (no cache holds it)."""
+    return cdn and uploaded and previous == new and not versioned(new[1])
 
 
 def pick_source_url(

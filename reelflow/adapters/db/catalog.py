@@ -197,6 +197,25 @@ def movie_renditions(
     return movie_media(engine, movie_id, rung_order)["thumbnail"]
 
 
+# What _media_of reads of a stored asset and each of its renditions (None when it has none).
+_MEDIA_COLUMNS = (
+    Asset.kind,
+    Asset.thumbhash,
+    Asset.dominant_color,
+    Asset.media,
+    Asset.width.label("asset_width"),
+    Asset.height.label("asset_height"),
+    Asset.content_type.label("asset_type"),
+    RenditionRow.rung,
+    RenditionRow.format,
+    RenditionRow.bucket,
+    RenditionRow.key,
+    RenditionRow.content_type,
+    RenditionRow.width,
+    RenditionRow.height,
+)
+
+
 @db_errors
 def movie_media(
     engine: Engine,
@@ -209,23 +228,7 @@ def movie_media(
     "media" (the video probe and what was made: reelflow.core.video), "width", "height",
     "content_type". A ready-made preview has no renditions."""
     query = (
-        select(
-            Episode.number,
-            Asset.kind,
-            Asset.thumbhash,
-            Asset.dominant_color,
-            Asset.media,
-            Asset.width.label("asset_width"),
-            Asset.height.label("asset_height"),
-            Asset.content_type.label("asset_type"),
-            RenditionRow.rung,
-            RenditionRow.format,
-            RenditionRow.bucket,
-            RenditionRow.key,
-            RenditionRow.content_type,
-            RenditionRow.width,
-            RenditionRow.height,
-        )
+        select(Episode.number, *_MEDIA_COLUMNS)
         .join(Asset, Asset.episode_id == Episode.id)
         .outerjoin(RenditionRow, RenditionRow.asset_id == Asset.id)
         .where(Episode.movie_id == movie_id, Asset.status == "stored")
@@ -301,20 +304,7 @@ def _movie_page_statement() -> Select[Any]:
             episodes.c.title,
             episodes.c.thumbnail_url,
             episodes.c.video_preview_url,
-            Asset.kind,
-            Asset.thumbhash,
-            Asset.dominant_color,
-            Asset.media,
-            Asset.width.label("asset_width"),
-            Asset.height.label("asset_height"),
-            Asset.content_type.label("asset_type"),
-            RenditionRow.rung,
-            RenditionRow.format,
-            RenditionRow.bucket,
-            RenditionRow.key,
-            RenditionRow.content_type,
-            RenditionRow.width,
-            RenditionRow.height,
+            *_MEDIA_COLUMNS,
         )
         .select_from(episodes)
         .outerjoin(Asset, and_(Asset.episode_id == episodes.c.id, Asset.status == "stored"))

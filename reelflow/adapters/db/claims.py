@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, literal, or_, select, update
+from sqlalchemy import Select, and_, case, func, literal, or_, select, update
 from sqlalchemy.engine import Connection, Engine
 
 from reelflow.adapters.db import renditions
@@ -84,6 +84,28 @@ def count_backfill(engine: Engine, now: datetime | None = None) -> int:
     return int(total)
 
 
+def _claim(conn: Connection, candidates: Select[Any], limit: int, now: datetime) -> list[int]:
+    """Claim the first `limit` of `candidates` (a select of asset ids), in id order, in one
+    statement: they are marked claimed at `now` and their ids returned. On PostgreSQL rows
+    another transaction holds are skipped (FOR UPDATE SKIP LOCKED); SQLite has one writer."""
+    pick = (
+        candidates.order_by(Asset.id)
+        .limit(limit)
+        .with_for_update(of=Asset, skip_locked=True)
+        .correlate(None)
+    )
+    return list(
+        conn.execute(
+            update(Asset)
+            .where(Asset.id.in_(pick.scalar_subquery()))
+            .values(claimed_at=now)
+            .returning(Asset.id)
+        )
+        .scalars()
+        .all()
+    )
+
+
 def _jobs(conn: Connection, asset_ids: Sequence[int]) -> list[tuple[int, AssetJob | None]]:
     rows = conn.execute(
         select(
@@ -136,29 +158,14 @@ def claim_backfill(
     Episodes that show a temporary URL but have no asset row get one, claimed on insert."""
     now = now or utcnow()
     stale = now - CLAIM_TTL
-    claimed: list[int] = []
     with engine.begin() as conn:
-        pick = (
+        claimed = _claim(
+            conn,
             select(Asset.id)
             .join(Episode, Episode.id == Asset.episode_id)
-            .where(
-                Asset.id > after_id,
-                or_(*(_needs_backfill(kind, stale) for kind in URL_COLUMNS)),
-            )
-            .order_by(Asset.id)
-            .limit(limit)
-            .with_for_update(of=Asset, skip_locked=True)
-            .correlate(None)
-        )
-        claimed += (
-            conn.execute(
-                update(Asset)
-                .where(Asset.id.in_(pick.scalar_subquery()))
-                .values(claimed_at=now)
-                .returning(Asset.id)
-            )
-            .scalars()
-            .all()
+            .where(Asset.id > after_id, or_(*(_needs_backfill(k, stale) for k in URL_COLUMNS))),
+            limit,
+            now,
         )
         for kind in URL_COLUMNS:
             if len(claimed) >= limit:
@@ -371,23 +378,13 @@ def claim_renditions(
     now = now or utcnow()
     stale = now - CLAIM_TTL
     with engine.begin() as conn:
-        pick = (
-            select(Asset.id)
-            .where(Asset.id > after_id, _needs_renditions(ladder, stale, max_failures))
-            .order_by(Asset.id)
-            .limit(limit)
-            .with_for_update(of=Asset, skip_locked=True)
-            .correlate(None)
-        )
-        claimed = (
-            conn.execute(
-                update(Asset)
-                .where(Asset.id.in_(pick.scalar_subquery()))
-                .values(claimed_at=now)
-                .returning(Asset.id)
-            )
-            .scalars()
-            .all()
+        claimed = _claim(
+            conn,
+            select(Asset.id).where(
+                Asset.id > after_id, _needs_renditions(ladder, stale, max_failures)
+            ),
+            limit,
+            now,
         )
         jobs = _rendition_jobs(conn, claimed, ladder) if claimed else []
     return jobs, max(max(claimed, default=after_id), after_id)

@@ -12,30 +12,20 @@ from sqlalchemy.engine import Engine
 from reelflow.adapters.db import cdn_queue, renditions
 from reelflow.adapters.db.engine import db_errors, insert_for
 from reelflow.adapters.db.schema import URL_COLUMNS, Asset, Episode, Movie, PurgeItem, utcnow
-from reelflow.core.cdn import versioned
 from reelflow.core.keys import s3_url
 from reelflow.core.ladder import Ladder
-from reelflow.core.manifest import EpisodeIn, Manifest
+from reelflow.core.manifest import Manifest
 from reelflow.core.models import AssetJob, Stored
-from reelflow.core.rules import after_failure, already_stored, replaced_object
+from reelflow.core.rules import (
+    after_failure,
+    already_stored,
+    asset_sources,
+    owes_invalidation,
+    replaced_object,
+)
 from reelflow.core.video import PreviewSpec
 
 __all__ = ["record_failed", "record_stored", "upsert_manifest"]
-
-_MANIFEST_FIELD = {"thumbnail": "thumbnail_url", "preview": "video_preview_url"}
-
-
-def _sources(ep: EpisodeIn) -> list[tuple[str, str, bool]]:
-    """(kind, source URL, from the full video) of each asset the episode asks for: its own
-    URL, or else the full-length video (a poster for the thumbnail, a clip for the preview)."""
-    out = []
-    for kind, field in _MANIFEST_FIELD.items():
-        own = getattr(ep, field)
-        if own:
-            out.append((kind, own, False))
-        elif ep.video_url:
-            out.append((kind, ep.video_url, True))
-    return out
 
 
 @db_errors
@@ -109,7 +99,9 @@ def upsert_manifest(
         wanted = [
             (ep.number, kind, url, from_video)
             for ep in manifest.episodes
-            for kind, url, from_video in _sources(ep)
+            for kind, url, from_video in asset_sources(
+                ep.thumbnail_url, ep.video_preview_url, ep.video_url
+            )
         ]
         if wanted:
             asset_ins = insert_for(conn, Asset.__table__)
@@ -157,7 +149,7 @@ def upsert_manifest(
                 episode_id=ids[number],
                 movie_id=manifest.movie_id,
                 number=number,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 source_url=url,
                 known_bucket=row.bucket if known and row else None,
                 known_key=row.key if known and row else None,
@@ -182,7 +174,9 @@ def record_stored(
     """Mark the asset stored and point the episode at it, in one transaction.
 
     If the asset used to live under another key (say .jpg, now .webp), that key is queued for
-    purge in the same transaction, so it can never be forgotten.
+    purge in the same transaction, so it can never be forgotten. With `cdn`, new bytes under
+    the key it already had owe a CDN invalidation (reelflow.core.rules.owes_invalidation),
+    queued in the same transaction too.
 
     A thumbnail's renditions (uploaded before this is called) are recorded in the same
     transaction, with its placeholder; renditions of rungs no longer in `ladder` ((rung,
@@ -218,16 +212,11 @@ def record_stored(
                 Asset.episode_id == job.episode_id, Asset.kind == job.kind
             )
         ).first()
-        left = replaced_object(
-            (previous.bucket, previous.key) if previous else None, (stored.bucket, stored.key)
-        )
-        if (
-            cdn
-            and stored.uploaded
-            and previous is not None
-            and (previous.bucket, previous.key) == (stored.bucket, stored.key)
-            and not versioned(stored.key)
-        ):  # new bytes under a key a CDN may hold (a ready-made preview): owe an invalidation
+        before = (previous.bucket, previous.key) if previous else None
+        left = replaced_object(before, (stored.bucket, stored.key))
+        if owes_invalidation(
+            cdn=cdn, uploaded=stored.uploaded, previous=before, new=(stored.bucket, stored.key)
+        ):  # new bytes under a key a CDN may hold (a ready-made preview)
             cdn_queue.enqueue_keys(conn, [stored.key])
         if left is not None:
             conn.execute(
