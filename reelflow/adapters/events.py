@@ -9,7 +9,7 @@ run is capped (`MAXLEN ~ 10000`) and expires a day after its last event.
 
 Publishing never fails a run: the first Redis error switches the publisher off for the rest
 of the run (the artifact and the database still have the progress), and readers fall back to
-polling the run's status (reelflow.api.live).
+polling the run's status (reelflow.services.progress).
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from reelflow.core.errors import (
     TransientError,
 )
 from reelflow.core.redaction import scrub
+from reelflow.services.imports import RunNotFound
 
 __all__ = ["PROBLEM_TYPE", "Problem", "install", "problem_response"]
 
@@ -111,6 +112,10 @@ def install(app: FastAPI) -> None:
             return problem_response(request, 500, "internal", "the request failed")
         headers = {"Retry-After": "5"} if status == 503 else None
         return problem_response(request, status, code, str(exc), headers)
+
+    @app.exception_handler(RunNotFound)
+    async def _no_run(request: Request, exc: RunNotFound) -> JSONResponse:
+        return problem_response(request, 404, "not-found", str(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

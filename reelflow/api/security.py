@@ -3,6 +3,10 @@
 The token is read from the Authorization header only (never a query string, which proxies
 and access logs keep), compared in constant time, and never logged: the access log of
 `reelflow serve` records method, path and status, not headers.
+
+`READ` and `WRITE` are the routes' dependencies. An app built with `create_app(insecure=True)`
+(`reelflow serve --insecure-local`) says so in `app.state.insecure`, and every call is let
+through.
 """
 
 from __future__ import annotations
@@ -10,25 +14,30 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Request
+from fastapi import Depends, Request
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from reelflow.api.problems import Problem, problem_response
 from reelflow.core.auth import authorize
 from reelflow.settings import get_settings
 
-__all__ = ["BodyLimit", "require"]
+__all__ = ["READ", "WRITE", "BodyLimit", "require", "socket_allowed"]
 
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="reelflow"'}
 _PAGE_CHALLENGE = {"WWW-Authenticate": 'Basic realm="reelflow", charset="UTF-8"'}
 
 
-def require(scope: str, *, insecure: bool = False) -> Callable[[Request], Awaitable[None]]:
+def _insecure(connection: HTTPConnection) -> bool:
+    return bool(getattr(connection.app.state, "insecure", False))
+
+
+def require(scope: str) -> Callable[[Request], Awaitable[None]]:
     """A dependency: 401 without a valid token, 403 when it lacks `scope`. Async, because it
     does no I/O: a plain function would cost a hop to the thread pool on every request."""
 
     async def check(request: Request) -> None:
-        if insecure:
+        if _insecure(request):
             return
         verdict = authorize(
             request.headers.get("authorization"), get_settings().api_token_list(), scope
@@ -43,6 +52,18 @@ def require(scope: str, *, insecure: bool = False) -> Callable[[Request], Awaita
             raise Problem(403, "forbidden", f"this call needs the {scope!r} scope")
 
     return check
+
+
+READ = Depends(require("read"))
+WRITE = Depends(require("write"))
+
+
+def socket_allowed(connection: HTTPConnection, scope: str) -> bool:
+    """Whether a WebSocket handshake's Authorization header carries a token with `scope`."""
+    verdict = authorize(
+        connection.headers.get("authorization"), get_settings().api_token_list(), scope
+    )
+    return verdict == "ok" or _insecure(connection)
 
 
 class BodyLimit:

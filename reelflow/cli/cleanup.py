@@ -27,7 +27,7 @@ from reelflow.cli.common import (
     quiet_throwaway_server,
     require_schema,
 )
-from reelflow.core.errors import MovieNotFound, SweepRefused
+from reelflow.core.errors import SweepRefused
 from reelflow.core.reports import (
     ATTENTION,
     PurgeReport,
@@ -55,23 +55,6 @@ def _print_failures(report: Any) -> None:
     common = next(iter(by_error)) if len(by_error) == 1 else "see above"
     count = report.failed + report.refused
     fail(f"{count} objects could not be deleted (kept in purge_queue): {common}", 1)
-
-
-def _deletion_preview(movie_id: str) -> tuple[int, int]:
-    """(episodes, stored objects) the deletion would remove; MovieNotFound when none."""
-    from reelflow.adapters.db import catalog
-    from reelflow.services import resources
-
-    episodes = catalog.movie_episode_urls(resources.engine(), movie_id)
-    if not episodes:
-        raise MovieNotFound(f"movie {movie_id!r} does not exist")
-    stored = sum(
-        1
-        for episode in episodes
-        for url in (episode.thumbnail_url, episode.video_preview_url)
-        if url and url.startswith("s3://")
-    )
-    return len(episodes), stored
 
 
 def _confirm_deletion(movie_id: str, episodes: int, stored: int) -> None:
@@ -107,10 +90,10 @@ def delete_movie_command(
 ) -> None:
     """Delete a movie, its episodes and assets, and purge its objects from S3 (asks first)."""
     from deployments.launch import PrefectPurgeLauncher
-    from reelflow.services.movies import delete_movie
+    from reelflow.services.movies import delete_movie, deletion_preview
 
     require_schema(flows=False)  # the preview and the question need no Prefect server
-    episodes, stored = _deletion_preview(movie_id)
+    episodes, stored = deletion_preview(movie_id)
     if dry_run:
         if as_json:
             data = {"movie_id": movie_id, "episodes": episodes, "stored_objects": stored}
@@ -316,13 +299,10 @@ def retry_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON")] = False,
 ) -> None:
     """Re-arm abandoned assets: the next backfill imports them again."""
-    from reelflow.adapters.db import dead_letters
-    from reelflow.services import resources
+    from reelflow.services import assets
 
     require_schema(flows=False)
-    done = dead_letters.rearm(
-        resources.engine(), asset_id=asset_id, movie_id=movie, all_abandoned=all_abandoned
-    )
+    done = assets.rearm(asset_id=asset_id, movie_id=movie, all_abandoned=all_abandoned)
     if as_json:
         out.print_json(json.dumps({"rearmed": done.rearmed, "asset_status": done.asset_status}))
         return
@@ -358,15 +338,13 @@ def verify_command(
     """Check every object the database says is stored (presence, size, sha256); with
     --execute, mark what is missing or differs so the next backfill imports it again."""
     from flows.verify import verify
-    from reelflow.adapters.db import catalog
     from reelflow.core.keys import safe_movie_id
-    from reelflow.services import resources
+    from reelflow.services import catalog
 
     require_schema()
     if movie is not None:
         safe_movie_id(movie)
-        if not catalog.movie_exists(resources.engine(), movie):
-            raise MovieNotFound(f"movie {movie!r} does not exist")
+        catalog.require_movie(movie)
     with progress_bar("verifying", disable=as_json):
         state = verify(
             execute=execute, movie_id=movie, limit=limit, size_only=size_only, return_state=True

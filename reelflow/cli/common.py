@@ -3,11 +3,12 @@ mapping (reelflow.core.errors: 1 work failed, 2 bad input or configuration), the
 a progress bar for flows run in this process, and human-readable sizes.
 
 Subcommand modules import this module; nothing here imports a subcommand. At module level the
-CLI imports only typer, rich, the core and settings; a command imports the adapters, services,
-flows and deployments it uses in its body, because Prefect (~3 s), SQLAlchemy, boto3 and Alembic
-(~2.5 s together) would otherwise delay `reelflow --help` and `reelflow config`. This hides no
-cycle: the CLI is the top layer, nothing imports it, and `make lint` checks every import,
-deferred or not, against the layer contract.
+CLI imports only typer, rich, the core and settings; a command imports the services, flows and
+deployments it uses in its body, because Prefect (~3 s), SQLAlchemy, boto3 and Alembic (~2.5 s
+together) would otherwise delay `reelflow --help` and `reelflow config`. This hides no cycle:
+the CLI is the top layer, nothing imports it, and `make lint` checks every import, deferred or
+not, against the layer contract and the rule that entry points reach the database through
+reelflow.services only.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
-from reelflow.core.errors import PrefectUnavailable, ReelflowError, SchemaOutdated, exit_code
+from reelflow.core.errors import PrefectUnavailable, ReelflowError, exit_code
 from reelflow.core.units import human_size
 
 __all__ = [
@@ -148,13 +149,9 @@ def require_schema(*, flows: bool = True) -> None:
     command that reads or writes the database checks this first; one that runs flows in this
     process (`flows`) also gets the throwaway server (`quiet_throwaway_server`), once the
     schema is known to be right. A command that runs no flow starts no server."""
-    from reelflow.adapters.db import migrate
-    from reelflow.services import resources
+    from reelflow.services import schema
 
-    if migrate.current_revision(resources.engine()) != migrate.head_revision():
-        raise SchemaOutdated(
-            "the database schema is not up to date: run `reelflow db upgrade` first"
-        )
+    schema.require_current()
     if flows:
         quiet_throwaway_server()
 

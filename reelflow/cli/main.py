@@ -40,12 +40,11 @@ app.add_typer(db_app, name="db")
 @one_line_errors
 def db_upgrade() -> None:
     """Create or migrate the tables (idempotent)."""
-    from reelflow.adapters.db import migrate
-    from reelflow.services import resources
+    from reelflow.services import schema
 
-    migrate.upgrade(resources.engine())
+    revision = schema.upgrade()
     url = get_settings().safe_summary()["database_url"]
-    out.print(f"database at revision {migrate.head_revision()}: {url}", highlight=False)
+    out.print(f"database at revision {revision}: {url}", highlight=False)
 
 
 @app.command("config")

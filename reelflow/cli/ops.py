@@ -128,14 +128,13 @@ def status_command(
 
 def _costs(movie: str | None, as_json: bool) -> None:
     """`status --costs`: what the ladder stores and saves, from the database."""
-    from reelflow.adapters.db import catalog
     from reelflow.cli.common import human, require_schema
     from reelflow.core.costs import estimate
-    from reelflow.services import resources
+    from reelflow.services import catalog
 
     require_schema(flows=False)
     settings = get_settings()
-    totals = catalog.rung_totals(resources.engine(), movie)
+    totals = catalog.rung_totals(movie)
     prices = settings.prices()
     found = estimate(
         totals["rungs"], totals["thumbnails"], totals["thumbnail_source_bytes"], prices

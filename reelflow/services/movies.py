@@ -1,4 +1,10 @@
-"""Deleting a movie, for apps and the CLI: `delete_movie(movie_id, launcher=...) -> DeleteResult`.
+"""A movie, for apps and the entry points: a page of its media, and deleting it.
+
+    media_page(movie_id, limit, offset)  its episodes as an app renders them; MovieNotFound
+    deletion_preview(movie_id)           (episodes, stored objects) a delete would remove
+    delete_movie(movie_id, launcher=...) -> DeleteResult
+
+Deleting:
 
 1. One transaction removes the movie, its episodes and asset rows and writes every managed
    object key they reference (asset bucket/key, episode s3:// URLs that pass
@@ -24,17 +30,42 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from reelflow.adapters.db import purge_queue
+from reelflow.adapters.db import catalog, purge_queue
 from reelflow.core.errors import ConfigurationError, MovieNotFound
 from reelflow.core.keys import s3_url
 from reelflow.core.reports import PurgeReport
-from reelflow.services import resources
+from reelflow.services import resources, urls
 from reelflow.settings import Settings
 
-__all__ = ["DeleteResult", "PurgeLauncher", "delete_movie"]
+__all__ = ["DeleteResult", "PurgeLauncher", "deletion_preview", "delete_movie", "media_page"]
 
 Handoff = Literal["inline", "deployment", "thread", "queued", "nothing"]
 logger = logging.getLogger(__name__)
+
+
+def media_page(movie_id: str, *, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    """A page of the movie's episodes as an app renders them (reelflow.services.urls
+    .episode_media: renditions, placeholder, preview, every URL resolved in one cache round
+    trip). An empty page of a movie that exists is a page past its end; MovieNotFound when
+    there is no such movie."""
+    episodes = urls.episode_media(movie_id, limit=limit, offset=offset)
+    if not episodes and not catalog.movie_exists(resources.engine(), movie_id):
+        raise MovieNotFound(f"movie {movie_id!r} does not exist")
+    return episodes
+
+
+def deletion_preview(movie_id: str) -> tuple[int, int]:
+    """(episodes, stored objects) deleting the movie would remove; MovieNotFound when none."""
+    episodes = catalog.movie_episode_urls(resources.engine(), movie_id)
+    if not episodes:
+        raise MovieNotFound(f"movie {movie_id!r} does not exist")
+    stored = sum(
+        1
+        for episode in episodes
+        for url in (episode.thumbnail_url, episode.video_preview_url)
+        if url and url.startswith("s3://")
+    )
+    return len(episodes), stored
 
 
 class PurgeLauncher(Protocol):

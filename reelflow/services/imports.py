@@ -1,4 +1,14 @@
-"""What the API reads from Prefect (import runs, the queue) and the readiness checks."""
+"""Import runs as the entry points show them: a run's state from Prefect with its movie's asset
+rows from the database, the queue of runs waiting and running, and a run's progress.
+
+    import_run(run_id)             ImportRun (movie, state); RunNotFound if not an import run
+    import_status(run_id, ...)     the run with a page of its movie's assets and their counts
+    queue_status(limit)            import runs queued and processing, and every asset by status
+    progress(run_id)               ({state, state_type, counts}, final?) for live streams
+
+Prefect (~3 s to import) is imported by the functions that read it, on first use: the API
+imports this module when it starts, and most of its calls never need Prefect.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +18,27 @@ from uuid import UUID
 
 import httpx
 
-from reelflow.api.problems import Problem
 from reelflow.core.errors import PrefectUnavailable
+from reelflow.services import catalog
 
-__all__ = ["ImportRun", "Job", "import_run", "queue", "readiness"]
+__all__ = [
+    "FINAL_TYPES",
+    "ImportRun",
+    "ImportPage",
+    "Job",
+    "Queue",
+    "RunNotFound",
+    "import_run",
+    "import_status",
+    "progress",
+    "queue_status",
+]
+
+FINAL_TYPES = frozenset({"COMPLETED", "FAILED", "CRASHED", "CANCELLED"})
+
+
+class RunNotFound(LookupError):
+    """No such flow run, or it is not an import (the API answers 404 `not-found`)."""
 
 
 @dataclass(frozen=True)
@@ -23,11 +50,24 @@ class ImportRun:
 
 
 @dataclass(frozen=True)
+class ImportPage:
+    run: ImportRun
+    assets: list[Any]  # rows: number, kind, status, attempts, last_error, updated_at
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
 class Job:
     id: str
     status: str  # queued | processing
     retries: int
     movie_id: str | None
+
+
+@dataclass(frozen=True)
+class Queue:
+    jobs: list[Job]
+    assets: dict[str, int]
 
 
 def _movie(run: Any) -> str | None:
@@ -38,7 +78,8 @@ def _movie(run: Any) -> str | None:
 
 
 def import_run(run_id: UUID) -> ImportRun:
-    """The import run `run_id`; a 404 problem when there is none (or it is not an import)."""
+    """The import run `run_id`; RunNotFound when there is none (or it is not an import),
+    PrefectUnavailable when the Prefect API does not answer."""
     from prefect.client.orchestration import get_client
     from prefect.exceptions import ObjectNotFound
 
@@ -46,12 +87,12 @@ def import_run(run_id: UUID) -> ImportRun:
         with get_client(sync_client=True) as client:
             run = client.read_flow_run(run_id)
     except ObjectNotFound:
-        raise Problem(404, "not-found", f"no import run {run_id}") from None
+        raise RunNotFound(f"no import run {run_id}") from None
     except httpx.TransportError as exc:
         raise PrefectUnavailable(f"the Prefect API does not answer: {exc}") from None
     movie_id = _movie(run)
     if movie_id is None or "import" not in (run.tags or ()):
-        raise Problem(404, "not-found", f"run {run_id} is not an import")
+        raise RunNotFound(f"run {run_id} is not an import")
     state = run.state
     return ImportRun(
         movie_id=movie_id,
@@ -61,7 +102,14 @@ def import_run(run_id: UUID) -> ImportRun:
     )
 
 
-def queue(limit: int) -> list[Job]:
+def import_status(run_id: UUID, *, limit: int, offset: int = 0) -> ImportPage:
+    """The run, a page of its movie's asset rows (episode order) and the counts of them all."""
+    run = import_run(run_id)
+    rows, counts = catalog.movie_assets(run.movie_id, limit=limit, offset=offset)
+    return ImportPage(run=run, assets=rows, counts=counts)
+
+
+def _queue(limit: int) -> list[Job]:
     """Import runs waiting (scheduled, pending) and running, oldest first."""
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import (
@@ -97,38 +145,15 @@ def queue(limit: int) -> list[Job]:
     ]
 
 
-def readiness() -> dict[str, str]:
-    """ok / down per dependency; Redis `degraded` (or `off`) rather than down."""
-    from sqlalchemy import text
+def queue_status(limit: int) -> Queue:
+    """Up to `limit` import runs queued and processing (Prefect), and every asset by status."""
+    jobs = _queue(limit)
+    return Queue(jobs=jobs, assets=catalog.asset_counts())
 
-    from reelflow.services import resources
-    from reelflow.settings import get_settings
 
-    settings = get_settings()
-    checks: dict[str, str] = {}
-    try:
-        with resources.engine().connect() as conn:
-            conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
-    except Exception:
-        checks["database"] = "down"
-    try:
-        resources.s3_client().head_bucket(Bucket=settings.s3_bucket_name)
-        checks["s3"] = "ok"
-    except Exception:
-        checks["s3"] = "down"
-    if not settings.use_redis:
-        checks["redis"] = "off"
-    else:
-        try:
-            from reelflow.adapters.redis_cache import make_client
-
-            client = make_client(settings)
-            try:
-                client.ping()
-            finally:
-                client.close()
-            checks["redis"] = "ok"
-        except Exception:
-            checks["redis"] = "degraded"
-    return checks
+def progress(run_id: UUID) -> tuple[dict[str, Any], bool]:
+    """The run's state and its movie's asset counts, and whether the run has ended."""
+    run = import_run(run_id)
+    _, counts = catalog.movie_assets(run.movie_id, limit=1)
+    data = {"state": run.state, "state_type": run.state_type, "counts": counts}
+    return data, (run.state_type or "") in FINAL_TYPES
