@@ -57,6 +57,30 @@ class Settings(BaseSettings):
         alias="S3_BUCKET_NAME",
         description="The bucket media is stored in; objects are private, nothing is made public",
     )
+    # --- Where objects live (reelflow.adapters.storage) ---
+    storage: Literal["s3", "disk"] = Field(
+        default="s3",
+        alias="REELFLOW_STORAGE",
+        description="Object store: s3 (the default) or disk, a folder on one machine whose "
+        "signed URLs `reelflow serve` answers under /files/",
+    )
+    disk_root: Path = Field(
+        default=Path(".reelflow/objects"),
+        alias="REELFLOW_DISK_ROOT",
+        description="The disk store's folder (REELFLOW_STORAGE=disk); one subfolder per bucket",
+    )
+    disk_url_base: str | None = Field(
+        default=None,
+        alias="REELFLOW_DISK_URL_BASE",
+        description="Where apps reach `reelflow serve` for the disk store's signed URLs "
+        "(unset: http://REELFLOW_API_HOST:REELFLOW_API_PORT)",
+    )
+    disk_url_secret: SecretStr | None = Field(
+        default=None,
+        alias="REELFLOW_DISK_URL_SECRET",
+        description="Key that signs the disk store's URLs (unset: one generated once into "
+        "REELFLOW_DISK_ROOT/.url-secret, owner-only); secret, never logged",
+    )
     cdn_url: str | None = Field(
         default=None, alias="CDN_URL", description="Serve `CDN_URL/key` instead of presigned URLs"
     )

@@ -1,4 +1,5 @@
-"""Tasks: take the next batch of owed keys from purge_queue, delete a batch from S3, settle."""
+"""Tasks: take the next batch of owed keys from purge_queue, delete a batch from the store,
+settle."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ from dataclasses import dataclass
 
 from prefect import get_run_logger
 
-from reelflow.adapters import s3
 from reelflow.adapters.db import purge_queue
+from reelflow.adapters.storage import DeleteOutcome
 from reelflow.core.errors import StorageUnavailable
 from reelflow.core.purge import OwedKey, PurgePlan
 from reelflow.services import resources
@@ -36,12 +37,13 @@ def claim_purge_batch(after_id: int, limit: int, keys: list[str] | None = None) 
 
 
 @io_task("delete-objects")
-def delete_objects(bucket: str, keys: list[str]) -> s3.DeleteOutcome:
-    """One DeleteObjects request. Per-key transient errors (InternalError, SlowDown, ...) fail
-    the attempt so the task's retry policy re-sends the batch (deleting is idempotent); on the
-    last attempt they are returned as failures instead, with the terminal ones."""
+def delete_objects(bucket: str, keys: list[str]) -> DeleteOutcome:
+    """One batch delete (S3: one DeleteObjects request). Per-key transient errors
+    (InternalError, SlowDown, ...) fail the attempt so the task's retry policy re-sends the
+    batch (deleting is idempotent); on the last attempt they are returned as failures instead,
+    with the terminal ones."""
     settings = get_settings()
-    outcome = s3.delete_keys(resources.s3_client(settings), bucket, keys)
+    outcome = resources.store(settings).delete(bucket, keys)
     transient = [f for f in outcome.failures if f.transient]
     if transient and attempt_number() <= settings.retries:
         get_run_logger().warning(
@@ -59,5 +61,5 @@ def delete_objects(bucket: str, keys: list[str]) -> s3.DeleteOutcome:
 @io_task("settle-purge-batch")
 def settle_purge_batch(deleted: list[OwedKey], failed: list[tuple[OwedKey, str]]) -> int:
     """Remove the rows of deleted keys; keep the others with attempts and last_error."""
-    cdn = bool(get_settings().cloudfront_distribution_id)
+    cdn = resources.purger() is not None
     return purge_queue.settle_purge(resources.engine(), deleted, failed, cdn=cdn)

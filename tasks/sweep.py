@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reelflow.adapters import s3
 from reelflow.adapters.db import sweep
+from reelflow.adapters.storage import ObjectPage
 from reelflow.services import resources
 from tasks.retry import io_task
 
@@ -20,13 +20,13 @@ class PageRefs:
 
 
 @io_task("list-objects-page")
-def list_objects_page(bucket: str, prefix: str, token: str | None) -> s3.ObjectPage:
-    """Up to 1000 objects under prefix (one ListObjectsV2 request)."""
-    return s3.list_page(resources.s3_client(), bucket, prefix, token)
+def list_objects_page(bucket: str, prefix: str, token: str | None) -> ObjectPage:
+    """Up to 1000 objects under prefix (one listing request)."""
+    return resources.store().list_page(bucket, prefix, token)
 
 
 @io_task("lookup-references")
-def lookup_references(bucket: str, page: s3.ObjectPage) -> PageRefs:
+def lookup_references(bucket: str, page: ObjectPage) -> PageRefs:
     """One query for the whole page: asset keys, episode s3:// URLs and purge_queue rows."""
     referenced, owed = sweep.page_references(resources.engine(), bucket, page.keys)
     return PageRefs(referenced=referenced, owed=owed)

@@ -1,14 +1,14 @@
-"""Task: put one prepared file into S3 under its managed key, unless it is already there."""
+"""Task: put one prepared file into the object store under its managed key, unless it is
+already there."""
 
 from __future__ import annotations
 
 import functools
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
-from reelflow.adapters import s3
 from reelflow.adapters.slots import s3_slot
+from reelflow.adapters.storage import ObjectStore
 from reelflow.core.keys import asset_key, rendition_key
 from reelflow.core.ladder import content_version
 from reelflow.core.models import Prepared, RenditionFile, Stored, StoredRendition
@@ -20,24 +20,27 @@ from tasks.retry import attempt_number, io_task, step_failures
 
 
 def _put(
-    client: Any, bucket: str, key: str, path: str, size: int, sha256: str, content_type: str
+    store: ObjectStore,
+    bucket: str,
+    key: str,
+    path: str,
+    size: int,
+    sha256: str,
+    content_type: str,
 ) -> bool:
-    """Upload unless S3 already holds these bytes; True when an object was written."""
-    settings = get_settings()
-    if s3.head_sha256(client, bucket, key) == sha256:
-        run_logger().info("Already in S3 with the same sha256: %s", key)
+    """Upload unless the store already holds these bytes; True when an object was written."""
+    found = store.head(bucket, key)
+    if found is not None and found.sha256 == sha256:
+        run_logger().info("Already stored with the same sha256: %s", key)
         return False
-    run_logger().info("Uploading to S3: %s (%d bytes)", key, size)
-    s3.upload_file(
-        client,
-        path,
+    run_logger().info("Uploading to %s: %s (%d bytes)", store.name, key, size)
+    store.put_file(
         bucket,
         key,
+        path,
         content_type=content_type,
-        cache_control=settings.cache_control,
+        cache_control=get_settings().cache_control,
         sha256=sha256,
-        multipart_threshold=settings.multipart_threshold,
-        multipart_chunksize=settings.multipart_chunksize,
     )
     return True
 
@@ -48,7 +51,7 @@ def _rendition_key(prepared: Prepared, file: RenditionFile) -> str:
     return rendition_key(job.movie_id, job.number, file.rung, version, file.ext, job.kind)
 
 
-def _upload_renditions(client: Any, bucket: str, prepared: Prepared) -> Stored:
+def _upload_renditions(store: ObjectStore, bucket: str, prepared: Prepared) -> Stored:
     """Every rendition under its versioned key; the asset's key is the primary's (or the one
     it has, when only other rungs were made)."""
     settings = get_settings()
@@ -56,9 +59,9 @@ def _upload_renditions(client: Any, bucket: str, prepared: Prepared) -> Stored:
     for file in prepared.renditions:
         key = _rendition_key(prepared, file)
         put = functools.partial(
-            _put, client, bucket, key, file.path, file.bytes, file.sha256, file.content_type
+            _put, store, bucket, key, file.path, file.bytes, file.sha256, file.content_type
         )
-        with s3_slot(settings):
+        with s3_slot(settings, occupy=store.put_slots(file.bytes)):
             uploaded = ride_out("s3", put)
         stored.append(StoredRendition(file=file, bucket=bucket, key=key, uploaded=uploaded))
         Path(file.path).unlink(missing_ok=True)
@@ -84,20 +87,19 @@ def upload_asset(prepared: Prepared) -> Stored:
     bucket = settings.s3_bucket_name
     attempts = prepared.attempts + attempt_number() - 1  # download tries + upload retries
     with step_failures("upload", earlier_attempts=prepared.attempts - 1):
-        client = resources.s3_client(settings)
+        store = resources.store(settings)
         if prepared.renditions or prepared.partial:
-            done = _upload_renditions(client, bucket, prepared)
+            done = _upload_renditions(store, bucket, prepared)
             return replace(done, prepared=replace(prepared, attempts=attempts))
         key = asset_key(job.kind, job.movie_id, job.number, prepared.ext)
-        # The HEAD and the upload hold slots of the global S3 limit, taken once for both (each
-        # take costs API calls); a multipart upload sends several parts at once.
+        # The HEAD and the upload hold slots of the global storage limit, taken once for both
+        # (each take costs API calls); a multipart upload sends several parts at once.
         # A no-op unless settings.global_limits.
-        multipart = prepared.bytes >= settings.multipart_threshold
-        with s3_slot(settings, occupy=s3.MULTIPART_CONCURRENCY if multipart else 1):
+        with s3_slot(settings, occupy=store.put_slots(prepared.bytes)):
             uploaded = ride_out(
                 "s3",
                 lambda: _put(
-                    client,
+                    store,
                     bucket,
                     key,
                     prepared.path,

@@ -1,4 +1,4 @@
-"""Tasks of verification: prove recorded objects are still in S3 with the recorded sha256
+"""Tasks of verification: prove recorded objects are still in the store with the recorded sha256
 (HEADs; an import's check of known-stored assets, and the verify flow's), read the stored
 assets in batches, list the key ranges they span, mark what is missing or differs."""
 
@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
-from reelflow.adapters import s3
 from reelflow.adapters.db import verify as stored
+from reelflow.adapters.storage import list_range
 from reelflow.core.models import AssetJob
 from reelflow.core.outage import Gate
 from reelflow.core.verify import StoredObject
@@ -26,13 +26,13 @@ def _verified(gate: Gate, job: AssetJob) -> bool:
     if not (job.known_bucket and job.known_key and job.known_sha256):
         return False
     bucket, key = job.known_bucket, job.known_key
-    found = gate.call(lambda: s3.head_sha256(resources.s3_client(), bucket, key))
-    return found == job.known_sha256
+    found = gate.call(lambda: resources.store().head(bucket, key))
+    return found is not None and found.sha256 == job.known_sha256
 
 
 @io_task("verify-stored")
 def verify_stored(jobs: list[AssetJob]) -> list[bool]:
-    """For each job: True when S3 holds its known key with the known sha256 (nothing to do).
+    """For each job: True when the store holds its known key with the known sha256 (nothing to do).
 
     One task run per batch, HEADs issued concurrently: re-running a 1,000-episode import costs
     a few task runs, not two thousand.
@@ -81,12 +81,12 @@ def load_stored(
 
 @io_task("list-ranges")
 def list_ranges(ranges: Sequence[tuple[str, str, str]]) -> Listing:
-    """List each (bucket, first key, last key) range, side by side: ListObjectsV2 gives a
-    thousand keys with their sizes per request."""
+    """List each (bucket, first key, last key) range, side by side: one listing page gives a
+    thousand keys with their sizes."""
 
     def one(item: tuple[str, str, str]) -> tuple[str, dict[str, int], int]:
         bucket, first, last = item
-        sizes, requests = s3.list_range(resources.s3_client(), bucket, first, last)
+        sizes, requests = list_range(resources.store(), bucket, first, last)
         return bucket, sizes, requests
 
     sizes: dict[tuple[str, str], int] = {}

@@ -65,7 +65,6 @@ def env(
     fast retries. Tables are emptied first so each test starts clean."""
     from sqlalchemy import text
 
-    from reelflow.adapters import s3
     from reelflow.services import reset, resources
 
     bucket = f"test-{uuid.uuid4().hex[:12]}"
@@ -90,7 +89,7 @@ def env(
                 "RESTART IDENTITY CASCADE"
             )
         )
-    s3.ensure_bucket(resources.s3_client(), bucket)
+    resources.store().ensure_bucket(bucket)
     yield values
     reset()
 

@@ -11,7 +11,7 @@ from typing import Protocol
 
 from prefect import get_run_logger
 
-from reelflow.adapters.s3 import ObjectPage
+from reelflow.adapters.storage import ObjectPage
 from reelflow.core.keys import MANAGED_PREFIXES
 from reelflow.core.purge import batched
 from reelflow.core.reports import PurgeFailure

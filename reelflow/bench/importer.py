@@ -146,9 +146,10 @@ def naive_baseline(base: str, episodes: range, bucket: str) -> float:
     """The seed's 'before': one asset after another, download whole, upload as is."""
     import httpx
 
-    from reelflow.services import resources
+    from reelflow.adapters.storage.s3_client import make_s3_client
+    from reelflow.settings import get_settings
 
-    s3 = resources.s3_client()
+    s3 = make_s3_client(get_settings())  # the seed's way: a raw PUT of the bytes as they came
     started = time.perf_counter()
     with httpx.Client(trust_env=False, timeout=60) as client:
         for n in episodes:
@@ -271,7 +272,6 @@ def register(bench_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """End-to-end import of N episodes against a modelled CDN, local S3 and a database."""
-        from reelflow.adapters import s3
         from reelflow.adapters.db import migrate
         from reelflow.devtools.s3server import MotoServer
         from reelflow.services import resources
@@ -302,7 +302,7 @@ def register(bench_app: typer.Typer) -> None:
             resources.dispose()
             settings = get_settings()
             migrate.upgrade(resources.engine())
-            s3.ensure_bucket(resources.s3_client(), settings.s3_bucket_name)
+            resources.store().ensure_bucket(settings.s3_bucket_name)
 
             warm_prefect()
             sample = range(1, min(baseline_episodes, episodes) + 1)

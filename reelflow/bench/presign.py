@@ -73,7 +73,7 @@ def run_bench(pages: int, page_size: int, say: Callable[..., None]) -> dict[str,
     import redis
 
     from reelflow.adapters.redis_cache import make_client
-    from reelflow.adapters.s3 import make_s3_client
+    from reelflow.adapters.storage.s3_client import make_s3_client
     from reelflow.services.urls import UrlResolver
 
     settings = _bench_settings(f"reelflow-bench:{uuid.uuid4().hex[:8]}:")

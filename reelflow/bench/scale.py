@@ -144,8 +144,9 @@ def _warm() -> None:
     import tasks.prepare  # noqa: F401
     import tasks.transfer  # noqa: F401
     from reelflow.services import resources
+    from reelflow.settings import get_settings
 
-    resources.s3_client()  # boto3's first client takes ~1 s of CPU
+    resources.store().probe(get_settings().s3_bucket_name)  # boto3's first client: ~1 s of CPU
     with resources.engine().connect():
         pass
 
@@ -207,7 +208,6 @@ def project(
 def run(episodes: int, as_json: bool) -> dict[str, Any]:
     from distributed import LocalCluster
 
-    from reelflow.adapters import s3
     from reelflow.adapters.db import migrate
     from reelflow.bench.importer import warm_prefect
     from reelflow.devtools.s3server import MotoServer
@@ -236,7 +236,7 @@ def run(episodes: int, as_json: bool) -> dict[str, Any]:
         }
         _configure(common)
         migrate.upgrade(resources.engine())
-        s3.ensure_bucket(resources.s3_client(), get_settings().s3_bucket_name)
+        resources.store().ensure_bucket(get_settings().s3_bucket_name)
         warm_prefect()
         _warm()
         if not os.environ.get("PREFECT_API_URL"):

@@ -39,6 +39,8 @@ from typing import Annotated, Any
 
 import typer
 
+from reelflow.bench.harness import local_s3, seeding_client
+
 EPISODES_PER_MOVIE = 13
 
 
@@ -215,15 +217,10 @@ def register(bench_app: typer.Typer) -> None:
         """Listing + diff rate of the orphan sweep over N objects, against the raw listing."""
         import datetime as dt
 
-        from botocore.config import Config
-
         from flows.common.sweeping import take_census
-        from reelflow.adapters import s3
-        from reelflow.adapters.db import migrate
+        from reelflow.adapters.storage.s3_client import make_s3_client
         from reelflow.core.sweep import cutoff_for
-        from reelflow.devtools.s3server import MotoServer
         from reelflow.services import resources
-        from reelflow.settings import get_settings, reset_settings
         from tasks.sweep import count_references, list_objects_page, lookup_references
 
         say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
@@ -231,43 +228,14 @@ def register(bench_app: typer.Typer) -> None:
         workdir = Path(tempfile.mkdtemp(prefix="reelflow-bench-sweep-"))
         tag = f"bench{uuid.uuid4().hex[:8]}"
         bucket = f"{tag}-sweep"
-        own_db = "DATABASE_URL" not in os.environ
-        with MotoServer(log=workdir / "moto.log") as moto:
-            os.environ.update(
-                {
-                    "S3_ENDPOINT": moto.endpoint,
-                    "S3_ACCESS_KEY_ID": "bench",
-                    "S3_SECRET_ACCESS_KEY": "bench-secret",
-                    "S3_BUCKET_NAME": bucket,
-                }
-            )
-            if own_db:
-                os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
-            reset_settings()
-            resources.dispose()
-            settings = get_settings()
-            engine = resources.engine()
-            migrate.upgrade(engine)
-            client = resources.s3_client()
-            s3.ensure_bucket(client, bucket)
+        with local_s3(workdir, bucket) as moto:
+            settings, engine = moto.settings, moto.engine
+            resources.store().ensure_bucket(bucket)
+            client = make_s3_client(settings)  # the baseline's: boto3's paginator, nothing else
 
             recorded, orphans, _movies = layout(objects, referenced, tag)
             say(f"seeding {objects} objects ({len(orphans)} orphans), {seed_threads} threads ...")
-            import boto3
-
-            # The same endpoint with a connection pool big enough for the seeding threads.
-            put_client = boto3.client(
-                "s3",
-                endpoint_url=moto.endpoint,
-                region_name=settings.s3_region,
-                aws_access_key_id="bench",
-                aws_secret_access_key="bench-secret",  # noqa: S106 - local moto only
-                config=Config(
-                    s3={"addressing_style": "path"},
-                    max_pool_connections=seed_threads * 2,
-                    retries={"total_max_attempts": 5, "mode": "standard"},
-                ),
-            )
+            put_client = seeding_client(settings, seed_threads)
             seed_seconds = seed_objects(put_client, bucket, recorded + orphans, seed_threads)
             rows_seconds = seed_rows(engine, bucket, recorded)
             say(f"seeded in {seed_seconds:.1f}s (+{rows_seconds:.1f}s of rows)")
@@ -328,7 +296,7 @@ def register(bench_app: typer.Typer) -> None:
                     report = state.result(raise_on_failure=False)
                     assert getattr(report, "listed", None) == objects, report
             finally:
-                if not own_db:
+                if not moto.own_db:
                     remove_rows(engine, tag)
                 resources.dispose()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -27,11 +27,15 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from reelflow.bench.harness import local_s3, seeding_client
 from reelflow.bench.sweep import layout, remove_rows, seed_rows, timed
+
+if TYPE_CHECKING:
+    from reelflow.adapters.storage import ObjectStore
 
 BODY = b"x" * 64
 SHA = hashlib.sha256(BODY).hexdigest()
@@ -48,11 +52,10 @@ def seed_objects(client: Any, bucket: str, keys: list[str], threads: int) -> flo
     return time.perf_counter() - started
 
 
-def head_loop(client: Any, bucket: str, keys: list[str]) -> int:
+def head_loop(store: ObjectStore, bucket: str, keys: list[str]) -> int:
     """The baseline: one HEAD after the other; returns how many are missing or differ."""
-    from reelflow.adapters.s3 import head_sha256
-
-    return sum(1 for key in keys if head_sha256(client, bucket, key) != SHA)
+    found = (store.head(bucket, key) for key in keys)
+    return sum(1 for info in found if info is None or info.sha256 != SHA)
 
 
 def register(bench_app: typer.Typer) -> None:
@@ -63,65 +66,34 @@ def register(bench_app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json")] = False,
     ) -> None:
         """Objects/s verify checks (listing + concurrent HEADs), against a sequential HEAD loop."""
-        import boto3
-        from botocore.config import Config
         from sqlalchemy import update
 
         from flows.common.verifying import Steps, verify_objects
-        from reelflow.adapters import s3
-        from reelflow.adapters.db import migrate
         from reelflow.adapters.db.schema import Asset
+        from reelflow.adapters.storage import MAX_DELETE_BATCH
         from reelflow.core.reports import VerifyReport
-        from reelflow.devtools.s3server import MotoServer
         from reelflow.services import resources
-        from reelflow.settings import get_settings, reset_settings
         from tasks.verify import list_ranges, load_stored, mark_unverified, verify_stored
 
         say = (lambda *a: print(*a, file=sys.stderr)) if as_json else print
         workdir = Path(tempfile.mkdtemp(prefix="reelflow-bench-verify-"))
         tag = f"bench{uuid.uuid4().hex[:8]}"
         bucket = f"{tag}-verify"
-        own_db = "DATABASE_URL" not in os.environ
-        with MotoServer(log=workdir / "moto.log") as moto:
-            os.environ.update(
-                {
-                    "S3_ENDPOINT": moto.endpoint,
-                    "S3_ACCESS_KEY_ID": "bench",
-                    "S3_SECRET_ACCESS_KEY": "bench-secret",
-                    "S3_BUCKET_NAME": bucket,
-                }
-            )
-            if own_db:
-                os.environ["DATABASE_URL"] = f"sqlite:///{workdir / 'bench.db'}"
-            reset_settings()
-            resources.dispose()
-            settings = get_settings()
-            engine = resources.engine()
-            migrate.upgrade(engine)
-            client = resources.s3_client()
-            s3.ensure_bucket(client, bucket)
+        with local_s3(workdir, bucket) as moto:
+            settings, engine = moto.settings, moto.engine
+            store = resources.store()
+            store.ensure_bucket(bucket)
 
             keys, _, movies = layout(objects, 1.0, tag)
-            put_client = boto3.client(
-                "s3",
-                endpoint_url=moto.endpoint,
-                region_name=settings.s3_region,
-                aws_access_key_id="bench",
-                aws_secret_access_key="bench-secret",  # noqa: S106 - local moto only
-                config=Config(
-                    s3={"addressing_style": "path"},
-                    max_pool_connections=seed_threads * 2,
-                    retries={"total_max_attempts": 5, "mode": "standard"},
-                ),
-            )
+            put_client = seeding_client(settings, seed_threads)
             say(f"seeding {objects} objects of {movies} movies, {seed_threads} threads ...")
             seed_seconds = seed_objects(put_client, bucket, keys, seed_threads)
             seed_rows(engine, bucket, keys)
             with engine.begin() as conn:
                 conn.execute(update(Asset).where(Asset.key.in_(keys)).values(sha256=SHA))
             lost = keys[:: max(1, len(keys) // max(1, objects // 100))][: objects // 100]
-            for key in lost:
-                client.delete_object(Bucket=bucket, Key=key)
+            for start in range(0, len(lost), MAX_DELETE_BATCH):
+                store.delete(bucket, lost[start : start + MAX_DELETE_BATCH])
             say(f"seeded in {seed_seconds:.1f}s; {len(lost)} objects deleted behind its back")
 
             steps = Steps(
@@ -146,13 +118,13 @@ def register(bench_app: typer.Typer) -> None:
 
             try:
                 say("baseline: one HEAD after the other ...")
-                base_seconds, base_found = timed(lambda: head_loop(client, bucket, keys))
+                base_seconds, base_found = timed(lambda: head_loop(store, bucket, keys))
                 say("verify: a listing per batch + concurrent HEADs ...")
                 verify_seconds, full = timed(lambda: run(False))
                 say("verify --size-only: listings only ...")
                 size_seconds, sized = timed(lambda: run(True))
             finally:
-                if not own_db:
+                if not moto.own_db:
                     remove_rows(engine, tag)
                 resources.dispose()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -6,7 +6,7 @@ HMAC. Here every URL of a page shares one timestamp, one credential scope and on
 signing key, so the per-key work is a canonical request, two hashes and a few joins (~2 us).
 
 The URLs are byte for byte what botocore's S3SigV4QueryAuth produces for the same instant:
-reelflow.adapters.presigner checks that against a URL botocore signed before it trusts this
+reelflow.adapters.storage.s3_presign checks that against a URL botocore signed before it trusts this
 module for an endpoint, and the tests compare both for fixed instants.
 """
 

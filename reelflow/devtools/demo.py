@@ -27,8 +27,8 @@ import httpx
 from rich.console import Console
 
 from deployments.local_stack import alive, start_ticks
-from reelflow.adapters import s3
 from reelflow.adapters.db import migrate
+from reelflow.adapters.storage import ObjectStore
 from reelflow.core.keys import MANAGED_PREFIXES
 from reelflow.core.manifest import Manifest, parse_manifest
 from reelflow.devtools.media import full_video, photo_jpeg, preview_webm
@@ -158,7 +158,7 @@ def sandbox(episodes: int = 10, console: Console | None = None) -> Iterator[Mani
     console.print(f"local S3 endpoint: {endpoint} (bucket {settings.s3_bucket_name})")
     migrate.upgrade(resources.engine())
     console.print(f"database: {settings.safe_summary()['database_url']}", highlight=False)
-    s3.ensure_bucket(resources.s3_client(), settings.s3_bucket_name)
+    resources.store().ensure_bucket(settings.s3_bucket_name)
 
     console.print(f"preparing sample media for {episodes} episodes ...")
     media = sample_media(episodes, STATE_DIR / "media")
@@ -250,16 +250,24 @@ def renditions(console: Console) -> None:
     console.print(videos)
 
 
+def _count(store: ObjectStore, bucket: str, prefix: str) -> int:
+    """Objects under prefix, a listing page at a time."""
+    count, token = 0, None
+    while True:
+        page = store.list_page(bucket, prefix, token)
+        count += len(page.objects)
+        token = page.next_token
+        if token is None:
+            return count
+
+
 def report(uploaded: int, console: Console) -> None:
     """Where the demo's objects are, and what a second demo will do."""
     settings = get_settings()
-    client = resources.s3_client()
+    store = resources.store()
     count = sum(
-        len(page.get("Contents", []))
+        _count(store, settings.s3_bucket_name, f"{prefix}{MOVIE_ID}/")
         for prefix in MANAGED_PREFIXES
-        for page in client.get_paginator("list_objects_v2").paginate(
-            Bucket=settings.s3_bucket_name, Prefix=f"{prefix}{MOVIE_ID}/"
-        )
     )
     console.print(
         f"\nobjects: s3://{settings.s3_bucket_name}/episode-thumbnails/{MOVIE_ID}/ and "

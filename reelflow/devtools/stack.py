@@ -58,7 +58,6 @@ from deployments.local_stack import (
     start_ticks,
 )
 from deployments.warm_start import SOCKET_ENV
-from reelflow.adapters import s3
 from reelflow.adapters.db import migrate
 from reelflow.core.errors import StackError
 from reelflow.devtools.s3server import SPILL_BYTES, free_port
@@ -407,7 +406,7 @@ def _up(paths: Paths, console: Console) -> dict[str, str]:
     reset_settings()
     resources.dispose()
     migrate.upgrade(resources.engine())
-    s3.ensure_bucket(resources.s3_client(), get_settings().s3_bucket_name)
+    resources.store().ensure_bucket(get_settings().s3_bucket_name)
 
     # 4. the origin serving sample.json's media
     origin_port = settings.stack_origin_port

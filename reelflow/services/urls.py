@@ -9,10 +9,10 @@ outside the managed prefixes is refused with InvalidKey: nothing else in the buc
 
 With CDN_URL set, URLs are `{CDN_URL}/{key}`: nothing is signed or cached. Otherwise a page of
 URLs goes: in-process LRU -> Redis (one MGET, only if USE_REDIS) -> sign the rest locally
-(reelflow.adapters.presigner) -> store them (local tier, and one pipelined SET ... EX to
-Redis). A cached URL is served only while it has more than the safety margin of validity
-left. A Redis that is down, slow or refuses auth costs one short timeout, then nothing until
-its breaker half-opens.
+(the object store's signed_urls: S3 presigns, the disk store signs /files/ URLs) -> store
+them (local tier, and one pipelined SET ... EX to Redis). A cached URL is served only while
+it has more than the safety margin of validity left. A Redis that is down, slow or refuses
+auth costs one short timeout, then nothing until its breaker half-opens.
 """
 
 from __future__ import annotations
@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from reelflow.adapters.presigner import Presigner
 from reelflow.adapters.redis_cache import RedisTier
+from reelflow.adapters.storage import ObjectStore, make_store
 from reelflow.core.cache import CachePolicy, Entry, LocalCache
 from reelflow.core.errors import InvalidKey
 from reelflow.core.keys import is_managed_key
@@ -88,7 +88,7 @@ class UrlResolver:
         self._monotonic = monotonic
         self._lock = threading.Lock()
         self._redis: Any = None
-        self._presigner: Any = None
+        self._store: ObjectStore | None = None
 
     # -- lazily built parts ------------------------------------------------------------------
     @property
@@ -103,12 +103,12 @@ class UrlResolver:
         return self._redis
 
     @property
-    def presigner(self) -> Any:
-        if self._presigner is None:
+    def store(self) -> ObjectStore:
+        if self._store is None:
             with self._lock:
-                if self._presigner is None:
-                    self._presigner = Presigner(self.settings)
-        return self._presigner
+                if self._store is None:
+                    self._store = make_store(self.settings)
+        return self._store
 
     # -- inputs ------------------------------------------------------------------------------
     def _ident(self, item: str) -> str | None:
@@ -212,7 +212,9 @@ class UrlResolver:
         signed: dict[str, str] = {}
         policy = self.policy
         for bucket, keys in by_bucket.items():
-            urls, signed_at = self.presigner.sign(bucket, keys, now)
+            urls, signed_at = self.store.signed_urls(
+                bucket, keys, expires=self.settings.presign_expiry, now=now
+            )
             prefix = bucket + "/"
             for key, url in zip(keys, urls, strict=True):
                 signed[prefix + key] = url

@@ -99,7 +99,6 @@ def stack_env(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[dict[str, str]]:
     """The environment of every worker and CLI process, also applied to this process."""
-    from reelflow.adapters import s3
     from reelflow.services import reset, resources
 
     values = {
@@ -130,7 +129,7 @@ def stack_env(
             ):  # this process's Prefect settings: temporary_settings
                 mp.setenv(key, value)
         reset()
-        s3.ensure_bucket(resources.s3_client(), values["S3_BUCKET_NAME"])
+        resources.store().ensure_bucket(values["S3_BUCKET_NAME"])
         yield env
         reset()
 

@@ -11,6 +11,7 @@ import pytest
 from tests.support.e2e import IMPORT_EPISODES as EPISODES
 from tests.support.e2e import IMPORT_MOVIE as MOVIE
 from tests.support.e2e import ORIGIN_HOST_LIMIT, reelflow, reelflow_json
+from tests.support.s3_client import s3_client
 
 pytestmark = pytest.mark.slow
 
@@ -48,7 +49,7 @@ def test_submitted_import_is_run_by_a_worker_to_completion(finished_import, stac
             select(Asset.status, Asset.key).join(Episode).where(Episode.movie_id == MOVIE)
         ).all()
     assert len(rows) == 2 * EPISODES and {status for status, _ in rows} == {"stored"}
-    listed = resources.s3_client().list_objects_v2(Bucket=stack_env["S3_BUCKET_NAME"])
+    listed = s3_client().list_objects_v2(Bucket=stack_env["S3_BUCKET_NAME"])
     keys = {o["Key"] for o in listed.get("Contents", [])}
     assert {key for _, key in rows} <= keys
 

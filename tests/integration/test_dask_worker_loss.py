@@ -20,6 +20,7 @@ import pytest
 from reelflow.devtools.origin import Fault, Origin
 from reelflow.services import reset
 from tests.support.movies import db_state, run_import, serve_movie
+from tests.support.s3_client import s3_client
 from tests.support.s3_faults import FlakyS3
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -81,9 +82,8 @@ def test_a_killed_dask_worker_loses_no_asset_and_duplicates_none(env, monkeypatc
     assert all(a.status == "stored" for a in assets.values()), {
         k: (a.status, a.last_error) for k, a in assets.items()
     }
-    from reelflow.services import resources
 
-    s3 = resources.s3_client()
+    s3 = s3_client()
     for asset in assets.values():
         body = s3.get_object(Bucket=asset.bucket, Key=asset.key)["Body"].read()
         assert hashlib.sha256(body).hexdigest() == asset.sha256, asset.key

@@ -24,6 +24,7 @@ from reelflow.devtools.s3server import free_port
 from reelflow.services import reset, resources
 from reelflow.settings import get_settings
 from tasks.log import quiet_expected_errors
+from tests.support.s3_client import s3_client
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -95,7 +96,7 @@ def test_missing_s3_credentials_are_terminal_and_one_line(env, tmp_path, monkeyp
 
 
 def test_a_refused_sweep_is_one_line_exit_1_and_a_failed_run(env):
-    client = resources.s3_client()
+    client = s3_client()
     bucket = get_settings().s3_bucket_name
     for n in range(3):  # managed keys, but the database references nothing in this bucket
         client.put_object(Bucket=bucket, Key=f"episode-thumbnails/mv-x/ep{n}_thumb.webp", Body=b"x")

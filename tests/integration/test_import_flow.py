@@ -11,9 +11,10 @@ import pytest
 from PIL import Image
 
 from reelflow.devtools.origin import Fault, Origin
-from reelflow.services import reset, resources
+from reelflow.services import reset
 from reelflow.settings import get_settings
 from tests.support.movies import db_state, media, objects, run_import, serve_movie
+from tests.support.s3_client import s3_client
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -38,7 +39,7 @@ def test_import_stores_every_asset_privately_with_metadata(env, task_runner):
         )
         assert ep.thumbnail_source_url.endswith("?sig=secret-token")
 
-    s3 = resources.s3_client()
+    s3 = s3_client()
     thumb = assets[(1, "thumbnail")]
     assert (thumb.status, thumb.attempts, thumb.width, thumb.height) == ("stored", 1, 1280, 720)
     assert thumb.bytes < thumb.source_bytes == len(media(1)[0])
@@ -86,7 +87,7 @@ def test_deleted_object_is_uploaded_again(env):
         data = serve_movie(origin, "mv-lost", 1)
         run_import(data)
         key = db_state("mv-lost")[1][(1, "thumbnail")].key
-        resources.s3_client().delete_object(Bucket=env["S3_BUCKET_NAME"], Key=key)
+        s3_client().delete_object(Bucket=env["S3_BUCKET_NAME"], Key=key)
         state, summary = run_import(data)
     assert state.is_completed()
     assert summary.uploaded == 1 and key in objects()

@@ -21,6 +21,7 @@ from reelflow.devtools.origin import Origin
 from reelflow.services import reset, resources
 from reelflow.settings import get_settings, reset_settings
 from tests.support.movies import db_state, objects, run_import, serve_movie
+from tests.support.s3_client import s3_client
 from tests.support.s3_faults import FlakyS3
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -60,7 +61,7 @@ def test_import_stores_every_rung_and_a_placeholder(env):
     episodes, assets = db_state("mv-ladder")
     rows = renditions("mv-ladder")
     assert set(rows) == {(n, rung) for n in (1, 2) for rung in BOXES}
-    s3 = resources.s3_client()
+    s3 = s3_client()
     bucket = env["S3_BUCKET_NAME"]
     digests = get_settings().image_ladder().digests()
     for (number, rung), row in rows.items():

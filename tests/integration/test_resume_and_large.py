@@ -20,6 +20,7 @@ from reelflow.devtools.media import preview_webm
 from reelflow.devtools.origin import Fault, Origin
 from reelflow.services import reset, resources
 from tests.support.movies import db_state, media, objects, run_import, serve_movie
+from tests.support.s3_client import s3_client
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -84,7 +85,7 @@ def test_large_preview_is_uploaded_in_parts(env, monkeypatch):
         state, _ = run_import(data)
     assert state.is_completed(), state.message
     key = "episode-previews/mv-big/ep1_preview.webm"
-    s3 = resources.s3_client()
+    s3 = s3_client()
     head = s3.head_object(Bucket=env["S3_BUCKET_NAME"], Key=key)
     assert head["ContentLength"] == len(big)
     assert head["ETag"].strip('"').endswith("-3"), "16 MiB in 5 MiB parts is a 3-part upload"

@@ -19,10 +19,11 @@ import redis
 from reelflow.core.cache import Entry
 from reelflow.core.errors import InvalidKey
 from reelflow.core.sigv4 import query_params
-from reelflow.services import reset, resources, urls
+from reelflow.services import reset, urls
 from reelflow.services.urls import UrlResolver
 from reelflow.settings import get_settings
 from tasks.invalidate import forget_cached_urls  # imports Prefect (it configures logging)
+from tests.support.s3_client import s3_client
 from tests.support.services import redis_env_values, redis_process
 
 FAKE_S3 = {
@@ -458,7 +459,7 @@ def test_presigned_url_fetches_the_object_and_matches_botocore(env, monkeypatch)
     settings = get_settings()
     key = "episode-previews/mv-real/ep1_preview.webm"
     body = b"\x1a\x45\xdf\xa3" + uuid.uuid4().bytes * 64
-    s3 = resources.s3_client()
+    s3 = s3_client()
     s3.put_object(Bucket=settings.s3_bucket_name, Key=key, Body=body, ContentType="video/webm")
 
     started = time.time()

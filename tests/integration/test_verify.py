@@ -16,10 +16,10 @@ from flows.backfill import backfill
 from flows.verify import verify
 from reelflow.cli.main import app
 from reelflow.devtools.origin import Origin
-from reelflow.services import resources
 from reelflow.services.urls import asset_urls
 from reelflow.settings import get_settings
 from tests.support.movies import db_state, objects, run_import, serve_movie
+from tests.support.s3_client import s3_client
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -41,7 +41,7 @@ def snapshot(movie_id: str):
 def damage(assets) -> dict[tuple[int, str], str]:
     """Behind reelflow's back: delete one object, truncate one, overwrite one with other bytes
     of the same size (and a sha256 that is not the recorded one). Returns the keys by asset."""
-    s3 = resources.s3_client()
+    s3 = s3_client()
     bucket = get_settings().s3_bucket_name
     keys = {k: a.key for k, a in assets.items()}
     s3.delete_object(Bucket=bucket, Key=keys[(1, "thumbnail")])
@@ -119,7 +119,7 @@ def test_verify_batches_limit_and_movie_scope(env):
     with Origin() as origin:
         for movie in ("mv-a", "mv-b", "mv-c"):
             run_import(serve_movie(origin, movie, 3))
-    s3 = resources.s3_client()
+    s3 = s3_client()
     bucket = get_settings().s3_bucket_name
     for movie in ("mv-a", "mv-c"):  # delete every object of two movies
         for key in objects(f"episode-thumbnails/{movie}/"):
@@ -142,7 +142,7 @@ def test_verify_batches_limit_and_movie_scope(env):
 def test_cli_verify(env):
     with Origin() as origin:
         run_import(serve_movie(origin, "mv-cli-v", 2))
-    s3 = resources.s3_client()
+    s3 = s3_client()
     bucket = get_settings().s3_bucket_name
     key = next(iter(objects("episode-previews/mv-cli-v/")))
     s3.delete_object(Bucket=bucket, Key=key)
@@ -171,7 +171,7 @@ def test_the_stack_hook_marks_what_local_s3_lost(env):
 
     with Origin() as origin:
         run_import(serve_movie(origin, "mv-hook", 1))
-    s3 = resources.s3_client()
+    s3 = s3_client()
     bucket = get_settings().s3_bucket_name
     for key in objects():  # the local S3 endpoint restarted empty
         s3.delete_object(Bucket=bucket, Key=key)

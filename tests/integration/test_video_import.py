@@ -22,6 +22,7 @@ from reelflow.devtools.origin import Origin
 from reelflow.services import resources
 from reelflow.settings import get_settings, reset_settings
 from tests.support.movies import db_state, objects, run_import
+from tests.support.s3_client import s3_client
 from tests.support.videos import lavfi
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
@@ -53,7 +54,7 @@ def rows_of(movie_id: str) -> dict[tuple[int, str, str, str], RenditionRow]:
 
 
 def body(key: str) -> bytes:
-    s3 = resources.s3_client()
+    s3 = s3_client()
     return s3.get_object(Bucket=get_settings().s3_bucket_name, Key=key)["Body"].read()
 
 

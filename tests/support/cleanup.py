@@ -16,6 +16,7 @@ from reelflow.core.manifest import parse_manifest
 from reelflow.core.models import Prepared, Stored
 from reelflow.services import resources
 from reelflow.settings import get_settings
+from tests.support.s3_client import s3_client
 
 EXT = {"thumbnail": ("webp", "image/webp"), "preview": ("webm", "video/webm")}
 
@@ -25,12 +26,12 @@ def bucket() -> str:
 
 
 def put(key: str, body: bytes = b"x", *, bucket_name: str | None = None) -> None:
-    resources.s3_client().put_object(Bucket=bucket_name or bucket(), Key=key, Body=body)
+    s3_client().put_object(Bucket=bucket_name or bucket(), Key=key, Body=body)
 
 
 def listing(prefix: str = "") -> dict[str, dict[str, Any]]:
     """Every object in the test bucket (all pages)."""
-    s3 = resources.s3_client()
+    s3 = s3_client()
     found: dict[str, dict[str, Any]] = {}
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket(), Prefix=prefix):
         for obj in page.get("Contents", []):

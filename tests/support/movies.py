@@ -11,6 +11,8 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from tests.support.s3_client import s3_client
+
 if TYPE_CHECKING:
     from reelflow.devtools.origin import Fault, Origin
 
@@ -135,10 +137,9 @@ def db_state(movie_id: str) -> tuple[list[Any], dict[tuple[int, str], Any]]:
 
 def objects(prefix: str = "") -> dict[str, dict[str, Any]]:
     """The test bucket's objects under `prefix` (first page), by key."""
-    from reelflow.services import resources
     from reelflow.settings import get_settings
 
-    s3 = resources.s3_client()
+    s3 = s3_client()
     bucket = get_settings().s3_bucket_name
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
     return {o["Key"]: o for o in listed}

@@ -4,7 +4,7 @@ import pytest
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
 
-from reelflow.adapters.s3 import translate
+from reelflow.adapters.storage.s3_client import translate
 from reelflow.core.errors import StorageRejected, StorageUnavailable, is_retryable
 
 

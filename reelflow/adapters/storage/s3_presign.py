@@ -19,7 +19,7 @@ from typing import Any
 
 import boto3
 
-from reelflow.adapters.s3 import make_s3_client, storage_errors
+from reelflow.adapters.storage.s3_client import make_s3_client, storage_errors
 from reelflow.core.errors import MissingCredentials
 from reelflow.core.sigv4 import Credentials, Endpoint, presign_get, query_params
 from reelflow.settings import Settings
@@ -107,9 +107,10 @@ class Presigner:
             self._endpoints[bucket] = found
             return found
 
-    def sign(self, bucket: str, keys: Sequence[str], now: float) -> tuple[list[str], int]:
-        """(URLs, signed-at epoch second) for `keys` in `bucket`, valid presign_expiry seconds."""
-        expires = self._settings.presign_expiry
+    def sign(
+        self, bucket: str, keys: Sequence[str], now: float, *, expires: int
+    ) -> tuple[list[str], int]:
+        """(URLs, signed-at epoch second) for `keys` in `bucket`, valid `expires` seconds."""
         endpoint = self.endpoint(bucket)
         if endpoint is None:
             signed_at = int(time.time())
