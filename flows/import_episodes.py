@@ -25,16 +25,18 @@ from prefect import flow, get_run_logger
 from prefect.client.schemas.objects import State
 
 from flows.common.progress import Progress
-from flows.common.reporting import artifact_key, finish, publish
+from flows.common.reporting import artifact_key, finish_transfer
 from flows.common.runner import SettingsTaskRunner
 from flows.common.transfer import transfer_assets
 from reelflow.core.errors import ManifestError
 from reelflow.core.manifest import Manifest, ManifestRef
-from reelflow.core.reports import TransferReport, transfer_report
+from reelflow.core.reports import TransferReport
+from reelflow.services import resources
 from reelflow.settings import get_settings
 from tasks.cdn import invalidate_cdn
 from tasks.episodes import load_manifest, upsert_episodes
 from tasks.lease import holding, new_holder, take_movie_leases
+from tasks.retry import apply_retry_policy
 
 __all__ = ["import_episodes"]
 
@@ -74,6 +76,7 @@ def import_episodes(
     """
     started = time.monotonic()
     settings = get_settings()
+    apply_retry_policy(settings)
     if (manifest_ref is None) == (manifest is None):
         raise ManifestError(
             "the import takes exactly one of manifest_ref (a stored manifest) or manifest"
@@ -95,9 +98,9 @@ def import_episodes(
             description=f"Assets of movie {manifest.movie_id} imported",
         )
         moved = transfer_assets(jobs, settings, progress)
-        if settings.cloudfront_distribution_id:
+        if resources.purger(settings) is not None:
             invalidate_cdn()  # ready-made previews replaced under their key
-    report = transfer_report(
+    return finish_transfer(
         moved.outcomes,
         run="import",
         movie_id=manifest.movie_id,
@@ -107,20 +110,3 @@ def import_episodes(
         unrecorded=moved.unrecorded,
         unrecorded_reason=moved.unrecorded_reason,
     )
-    publish(
-        artifact_key("import-summary", manifest.movie_id),
-        f"Import of movie {manifest.movie_id}",
-        report.headline(),
-        [report.counts()],
-        report.rung_rows(),
-        notes=_cost_notes(report),
-        table_key=artifact_key("import-report", manifest.movie_id),
-        table=report.lines,
-    )
-    return finish(report, errors=report.failure_messages())
-
-
-def _cost_notes(report: TransferReport) -> list[str]:
-    """The run's renditions priced per month (REELFLOW_*_PRICE_*, REELFLOW_VIEW*)."""
-    found = report.cost_estimate(get_settings().prices())
-    return [f"cost of these thumbnails: {line}" for line in found.lines()] if found else []

@@ -46,6 +46,7 @@ from reelflow.core.reports import SweepReport, sweep_report
 from reelflow.core.sweep import as_utc, cutoff_for, decide_cap
 from reelflow.core.units import human_size
 from reelflow.settings import get_settings
+from tasks.retry import apply_retry_policy
 from tasks.sweep import count_references
 
 __all__ = ["measured_at", "orphan_cleanup"]
@@ -114,6 +115,7 @@ def orphan_cleanup(
     """
     started = time.monotonic()
     settings = get_settings()
+    apply_retry_policy(settings)
     logger = get_run_logger()
     bucket = settings.s3_bucket_name
     grace = settings.orphan_grace_hours if grace_hours is None else grace_hours

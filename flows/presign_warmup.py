@@ -23,6 +23,7 @@ from flows.common.reporting import finish, publish
 from reelflow.core.reports import WarmupReport
 from reelflow.settings import get_settings
 from tasks.presign import read_warm_urls, warm_urls
+from tasks.retry import apply_retry_policy
 
 __all__ = ["WarmupReport", "WarmupRequest", "presign_warmup"]
 
@@ -52,6 +53,7 @@ def presign_warmup(request: WarmupRequest = WarmupRequest()) -> State[WarmupRepo
     """Presign and cache the URLs of the most recently updated movies' episodes."""
     started = time.monotonic()
     settings = get_settings()
+    apply_retry_policy(settings)
     logger = get_run_logger()
     top = request.top or settings.warmup_top_movies
     mode = "cdn" if settings.cdn_url else "redis" if settings.use_redis else "memory only"

@@ -25,6 +25,7 @@ from flows.common.purging import drain
 from flows.common.reporting import finish, publish
 from reelflow.core.reports import PurgeReport
 from reelflow.settings import get_settings
+from tasks.retry import apply_retry_policy
 
 __all__ = ["purge_objects"]
 
@@ -39,7 +40,9 @@ def purge_objects(
     Only keys that are in purge_queue are ever deleted: `keys` narrows the queue, it cannot
     add to it.
     """
-    report = drain(keys, batch_size or get_settings().purge_batch_size)
+    settings = get_settings()
+    apply_retry_policy(settings)
+    report = drain(keys, batch_size or settings.purge_batch_size)
     if report.considered:
         publish(
             "purge-report",

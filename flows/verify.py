@@ -37,6 +37,7 @@ from flows.common.verifying import verify_objects
 from reelflow.core.keys import safe_movie_id
 from reelflow.core.reports import VerifyReport
 from reelflow.settings import get_settings
+from tasks.retry import apply_retry_policy
 from tasks.verify import count_stored
 
 __all__ = ["verify"]
@@ -81,6 +82,7 @@ def verify(
     """
     started = time.monotonic()
     settings = get_settings()
+    apply_retry_policy(settings)
     logger = get_run_logger()
     if movie_id is not None:
         safe_movie_id(movie_id)  # an id that cannot name a key has nothing stored

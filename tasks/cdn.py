@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reelflow.adapters.cdn import make_purger
 from reelflow.adapters.db import cdn_queue
 from reelflow.core.cdn import MAX_PATHS, caller_reference
 from reelflow.core.errors import CdnUnavailable
 from reelflow.services import resources
-from reelflow.settings import get_settings
 from tasks.log import run_logger
 from tasks.retry import io_task
 
@@ -27,7 +25,7 @@ class CdnOutcome:
 def invalidate_cdn() -> CdnOutcome:
     """Every owed path, in batches; a batch the CDN does not take stays owed with its error,
     and the run goes on (a CDN problem never fails a delete or an import)."""
-    purger = make_purger(get_settings())
+    purger = resources.purger()
     if purger is None:
         return CdnOutcome()
     engine = resources.engine()

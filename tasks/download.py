@@ -7,8 +7,7 @@ import time
 import uuid
 from pathlib import Path
 
-from reelflow.adapters import s3
-from reelflow.adapters.http.fetch import FetchResult, fetch_to_file
+from reelflow.adapters.http.fetch import fetch_to_file, probe_origin
 from reelflow.adapters.slots import origin_slot
 from reelflow.core.errors import OriginThrottled
 from reelflow.core.models import AssetJob, Downloaded
@@ -31,15 +30,10 @@ def _from_stored(job: AssetJob, spool_dir: str, path: Path, max_bytes: int) -> D
         wait_for_space(spool_dir, settings, job.label)
         try:
             with spool_errors(spool_dir), open(path, "wb") as dest:
-
-                def get() -> tuple[int, str]:
-                    dest.seek(0)
-                    dest.truncate()
-                    return s3.download_to(
-                        resources.s3_client(settings), bucket, key, dest, max_bytes=max_bytes
-                    )
-
-                size, sha256 = ride_out("s3", get)
+                store = resources.store(settings)
+                size, sha256 = ride_out(
+                    "s3", lambda: store.get_to(bucket, key, dest, max_bytes=max_bytes)
+                )
         except BaseException:
             path.unlink(missing_ok=True)
             raise
@@ -78,20 +72,19 @@ def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
                 open(path, "wb") as dest,
                 origin_slot(job.source_url, settings),
             ):
-
-                def fetch() -> FetchResult:
-                    dest.seek(0)  # a call after waiting out an outage starts afresh
-                    dest.truncate()
-                    return fetch_to_file(
+                client = resources.http_client(policy)
+                result = ride_out(
+                    origin(job.source_url),
+                    lambda: fetch_to_file(
                         job.source_url,
                         dest,
                         max_bytes=max_bytes,
                         policy=policy,
-                        client=resources.http_client(policy),
+                        client=client,
                         retry_after_cap=settings.retry_after_cap,
-                    )
-
-                result = ride_out(origin(job.source_url), fetch)
+                    ),
+                    probe=lambda: probe_origin(job.source_url, client),
+                )
         except OriginThrottled as exc:
             path.unlink(missing_ok=True)
             if exc.retry_after and attempt_number() <= settings.retries:

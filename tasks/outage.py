@@ -1,10 +1,15 @@
-"""The dependency gates of a run: S3, the database and each origin host, shared by the run's
-tasks, so that an outage makes assets wait for it instead of spending their retries
-(reelflow.core.outage explains the rules; REELFLOW_OUTAGE_* are the settings).
+"""The dependency gates of a run: the object store, the database and each origin host, shared
+by the run's tasks, so that while one is down assets are held instead of spending their retries
+(reelflow.core.outage explains the rules; REELFLOW_OUTAGE_* are the settings). A gate makes
+each call once; re-attempts are the task's own, counted retries.
 
-    ride_out("s3", lambda: ...)            StorageUnavailable means S3 is down
+    ride_out("s3", lambda: ...)            StorageUnavailable: the object store is down
     ride_out("database", lambda: ...)      DatabaseUnavailable
-    ride_out(origin(url), lambda: ...)     OriginUnreachable: the host refuses connections
+    ride_out(origin(url), lambda: ..., probe=...)
+                                           OriginUnreachable: the host refuses connections
+
+While one is down, the gate asks it with a probe of its own: a HEAD of the bucket, `SELECT 1`,
+or a HEAD of the origin URL (given by the download).
 
 Gates are kept per flow run (a test process runs many; a breaker opened by one must not hold
 up the next) and outside a run per process. A state change is logged once, not per asset.
@@ -26,6 +31,7 @@ from reelflow.core.errors import (
     TransientError,
 )
 from reelflow.core.outage import Gate
+from reelflow.services import resources
 from reelflow.settings import get_settings
 from tasks.log import run_logger
 
@@ -41,6 +47,17 @@ _KINDS: dict[str, tuple[str, type[TransientError]]] = {
     "s3": ("S3", StorageUnavailable),
     "database": ("the database", DatabaseUnavailable),
 }
+
+
+def _probe_store() -> None:
+    resources.store().probe(get_settings().s3_bucket_name)
+
+
+def _probe_database() -> None:
+    resources.ping_database()
+
+
+_PROBES: dict[str, Callable[[], None]] = {"s3": _probe_store, "database": _probe_database}
 
 
 def origin(url: str) -> str:
@@ -80,8 +97,9 @@ def gate(dependency: str) -> Gate:
         error: type[TransientError]
         if dependency.startswith("origin:"):
             name, error = f"origin {dependency.split(':', 1)[1]}", OriginUnreachable
+            probe = None  # the download tells it the URL to ask
         else:
-            name, error = _KINDS[dependency]
+            (name, error), probe = _KINDS[dependency], _PROBES[dependency]
         made = Gate(
             name,
             Breaker(
@@ -91,6 +109,7 @@ def gate(dependency: str) -> Gate:
             ),
             error_type=error,
             max_wait=settings.outage_max_wait,
+            probe=probe,
         )
         _gates[key] = made
         while len(_gates) > _KEEP_RUNS * 4:
@@ -98,9 +117,11 @@ def gate(dependency: str) -> Gate:
         return made
 
 
-def ride_out(dependency: str, fn: Callable[[], T]) -> T:
-    """fn(), waiting while `dependency` is down (see the module's docstring)."""
-    return gate(dependency).call(fn)
+def ride_out(
+    dependency: str, fn: Callable[[], T], *, probe: Callable[[], object] | None = None
+) -> T:
+    """fn(), made once, held first while `dependency` is down (see the module's docstring)."""
+    return gate(dependency).call(fn, probe=probe)
 
 
 def gates_of_run(run_id: Any) -> dict[str, Gate]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 from typing import Literal
 
@@ -11,7 +12,7 @@ from reelflow.services import resources
 from reelflow.settings import get_settings
 from tasks.invalidate import forget_cached_urls
 from tasks.outage import ride_out
-from tasks.retry import io_task, step_failures
+from tasks.retry import attempt_number, io_task, step_failures
 
 
 def _specs_of(stored: Stored) -> set[tuple[str, str]]:
@@ -22,22 +23,23 @@ def _specs_of(stored: Stored) -> set[tuple[str, str]]:
     return set(settings.image_ladder().digests())
 
 
-@io_task("record-stored")
-def record_stored(stored: Stored) -> Stored:
-    """Mark the asset stored and point the episode at s3://bucket/key.
+def record(stored: Stored, attempts: int) -> Stored:
+    """Mark the asset stored after `attempts` tries in all, and point the episode at
+    s3://bucket/key (tasks.transfer calls it within its own task run).
 
     When an object was written or replaced, cached presigned URLs of that key are dropped, so
     apps get a new URL (and browsers, which cache by URL, the new bytes).
     """
-    with step_failures("record", earlier_attempts=stored.prepared.attempts - 1):
+    stored = replace(stored, prepared=replace(stored.prepared, attempts=attempts))
+    with step_failures("record", earlier_attempts=attempts - attempt_number()):
         ride_out(
             "database",
             lambda: imports.record_stored(
                 resources.engine(),
                 stored,
-                attempts=stored.prepared.attempts,
+                attempts=attempts,
                 ladder=_specs_of(stored),
-                cdn=bool(get_settings().cloudfront_distribution_id),
+                cdn=resources.purger() is not None,
             ),
         )
     if stored.uploaded:
@@ -45,6 +47,13 @@ def record_stored(stored: Stored) -> Stored:
             stored.bucket, [stored.key, *(r.key for r in stored.renditions if r.uploaded)]
         )
     return stored
+
+
+@io_task("record-stored")
+def record_stored(stored: Stored) -> Stored:
+    """record(), counting this task's retries on top of the download's and the upload's:
+    an attempt lost to a database outage is one of the asset's counted attempts."""
+    return record(stored, stored.prepared.attempts + attempt_number() - 1)
 
 
 @io_task("record-failures")

@@ -1,11 +1,16 @@
 """The one retry policy of every I/O task: transient errors only, exponential backoff, jitter.
 
-`io_task` declares a task with it. Attempts, delays and jitter are read from settings when a
-task run starts (REELFLOW_RETRIES, REELFLOW_RETRY_BASE_DELAY, REELFLOW_RETRY_JITTER), never at
-import, and the condition is `retry_transient`: a 404, a bomb or a blocked URL gets one attempt.
-Prefect task retries are the single retry owner (httpx does not retry; botocore is set to one
-attempt). tests/integration/test_retry_policy.py runs every task that retries against a terminal
-and a transient error.
+`io_task` declares a plain Prefect task with it: no result cache and `retry_transient` as its
+retry condition, so a 404, a bomb or a blocked URL gets one attempt. Attempts, delays and jitter
+come from settings (REELFLOW_RETRIES, REELFLOW_RETRY_BASE_DELAY, REELFLOW_RETRY_JITTER): every
+flow calls `apply_retry_policy(settings)` when it starts, which sets those options on each task
+(Prefect's own `retries`, `retry_delay_seconds`, `retry_jitter_factor`; never read at import).
+A task that is pickled to a Dask worker carries its options with it.
+
+Prefect task retries are the single retry owner: httpx does not retry, botocore is set to one
+attempt, and an outage gate (tasks/outage.py) holds calls while a dependency is down but never
+re-attempts one. tests/integration/test_retry_policy.py runs every task that retries against a
+terminal and a transient error.
 
 A step of an asset's transfer that fails raises StepFailed carrying a StepFailure (step, error,
 attempts): the typed value the flow records, see `step_failures`.
@@ -13,29 +18,37 @@ attempts): the typed value the flow records, see `step_failures`.
 
 from __future__ import annotations
 
-import copy
-import importlib
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
 
-from prefect import Task
+from prefect import Task, task
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State, TaskRun
 from prefect.runtime import task_run as current_task_run
 
 from reelflow.core.backoff import backoff_delays
 from reelflow.core.errors import StepFailed, StepFailure, is_retryable
-from reelflow.settings import get_settings
+from reelflow.settings import Settings
 from tasks.log import quiet_expected_errors
 
-__all__ = ["PolicyTask", "attempt_number", "io_task", "retry_transient", "step_failures"]
+__all__ = [
+    "RETRYING",
+    "apply_retry_policy",
+    "attempt_number",
+    "io_task",
+    "retry_transient",
+    "step_failures",
+]
 
 quiet_expected_errors()  # a logging filter, no I/O: expected errors are logged without traceback
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+RETRYING: list[Task[Any, Any]] = []  # every io_task, in declaration order
+_DEFAULT_RETRIES: int = Settings.model_fields["retries"].default
+_DEFAULT_BASE_DELAY: float = Settings.model_fields["retry_base_delay"].default
 
 
 def retry_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
@@ -47,88 +60,37 @@ def retry_transient(task: Any, task_run: TaskRun, state: State[Any]) -> bool:
     return False
 
 
-def _module_task(module: str, name: str) -> Any:
-    return getattr(importlib.import_module(module), name)
-
-
-class PolicyTask(Task[P, R]):
-    """A Prefect task whose retries, delays and jitter are the configured policy, read when a
-    run starts. Values given to Task (or with_options) are ignored: there is one policy."""
-
-    def __reduce__(self) -> Any:
-        """Pickled by reference (its module and name) when it is its module's own task: a Dask
-        worker imports the same task instead of receiving a copy of its function by value,
-        which would drag the module's state along (a threading.Lock cannot be pickled)."""
-        module, name = self.fn.__module__, self.fn.__name__
-        if getattr(sys.modules.get(module), name, None) is self:
-            return (_module_task, (module, name))
-        return super().__reduce__()
-
-    # copy.copy and copy.deepcopy would otherwise go through __reduce__ and hand back the
-    # module's task itself: a "copy" whose changes land on the original.
-    def __copy__(self) -> PolicyTask[P, R]:
-        new = object.__new__(type(self))
-        new.__dict__.update(self.__dict__)
-        return new
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> PolicyTask[P, R]:
-        new = object.__new__(type(self))
-        memo[id(self)] = new
-        new.__dict__.update(copy.deepcopy(self.__dict__, memo))
-        return new
-
-    def with_options(self, *args: Any, **kwargs: Any) -> PolicyTask[P, R]:
-        """Prefect's with_options builds a plain Task; this one keeps the policy."""
-        task = super().with_options(*args, **kwargs)
-        task.__class__ = PolicyTask
-        return task  # type: ignore[return-value]
-
-    @property
-    def retries(self) -> int:
-        return get_settings().retries
-
-    @retries.setter
-    def retries(self, _value: int) -> None:
-        pass
-
-    @property
-    def retry_delay_seconds(self) -> list[float]:
-        settings = get_settings()
-        return backoff_delays(settings.retries, settings.retry_base_delay)
-
-    @retry_delay_seconds.setter
-    def retry_delay_seconds(self, _value: Any) -> None:
-        pass
-
-    @property
-    def retry_jitter_factor(self) -> float | None:
-        return get_settings().retry_jitter or None
-
-    @retry_jitter_factor.setter
-    def retry_jitter_factor(self, _value: Any) -> None:
-        pass
-
-
 def io_task(
     name: str, *, task_run_name: str | None = None
-) -> Callable[[Callable[P, R]], PolicyTask[P, R]]:
-    """@task for one I/O step: no result cache, the configured retry policy."""
+) -> Callable[[Callable[P, R]], Task[P, R]]:
+    """@task for one I/O step: no result cache, retries of transient errors only. Its attempts
+    and delays are the settings' once a flow has called apply_retry_policy."""
 
-    def decorate(fn: Callable[P, R]) -> PolicyTask[P, R]:
-        task = PolicyTask(
-            fn=fn,
+    def decorate(fn: Callable[P, R]) -> Task[P, R]:
+        declared: Task[P, R] = task(
             name=name,
             task_run_name=task_run_name,
             cache_policy=NONE,
             retry_condition_fn=retry_transient,
-        )
-        if "<locals>" not in fn.__qualname__:
-            # The module's name for it is the task: `<name>.fn` finds the function again, so
-            # pickle (a Dask worker) takes it by reference, never by value with its globals.
-            fn.__qualname__ = f"{fn.__qualname__}.fn"
-        return task
+            # Until a flow applies the settings: the defaults' policy (class defaults, no env).
+            retries=_DEFAULT_RETRIES,
+            retry_delay_seconds=backoff_delays(_DEFAULT_RETRIES, _DEFAULT_BASE_DELAY),
+        )(fn)
+        RETRYING.append(declared)
+        return declared
 
     return decorate
+
+
+def apply_retry_policy(settings: Settings) -> None:
+    """Give every io_task the configured attempts, delays and jitter (each flow's first step).
+    Idempotent, and cheap: a few attribute writes per task."""
+    delays = backoff_delays(settings.retries, settings.retry_base_delay)
+    jitter = settings.retry_jitter or None
+    for declared in RETRYING:
+        declared.retries = settings.retries
+        declared.retry_delay_seconds = delays
+        declared.retry_jitter_factor = jitter
 
 
 def attempt_number() -> int:

@@ -22,7 +22,7 @@ from reelflow.core.models import AssetJob, Downloaded, Prepared, Stored
 from reelflow.settings import get_settings
 from tasks.download import download_asset
 from tasks.prepare import prepare_asset
-from tasks.record import record_stored
+from tasks.record import record
 from tasks.retry import attempt_number, io_task
 from tasks.upload import upload_asset
 
@@ -45,9 +45,10 @@ def _process_spool() -> str:
         return _own_spool
 
 
-@io_task("transfer", task_run_name="transfer-{job.label}")
-def transfer_asset(job: AssetJob, spool_dir: str | None) -> Stored:
-    """`spool_dir` None: this process's own spool (on a Dask worker, its machine's disk)."""
+def transfer(job: AssetJob, spool_dir: str | None) -> Stored:
+    """Every step of one asset. `spool_dir` None: this process's own spool (on a Dask worker,
+    its machine's disk). A module-level function under its own name, so that pickle sends a
+    Dask worker a reference to it, not a copy dragging this module's lock and progress along."""
     spool_dir = spool_dir or _process_spool()
     run_id = current_task_run.id
     with _lock:
@@ -63,8 +64,7 @@ def transfer_asset(job: AssetJob, spool_dir: str | None) -> Stored:
                 _progress[run_id] = done
         stored: Stored = upload_asset.fn(done)
         # One task run per asset: its run count is the asset's attempt count.
-        stored = replace(stored, prepared=replace(stored.prepared, attempts=attempt_number()))
-        record_stored.fn(stored)
+        stored = record(stored, attempt_number())
     except StepFailed as exc:
         if not is_retryable(exc) or attempt_number() > get_settings().retries:
             with _lock:
@@ -79,3 +79,6 @@ def transfer_asset(job: AssetJob, spool_dir: str | None) -> Stored:
     with _lock:
         _progress.pop(run_id, None)
     return stored
+
+
+transfer_asset = io_task("transfer", task_run_name="transfer-{job.label}")(transfer)

@@ -10,7 +10,7 @@ from prefect import get_run_logger
 from reelflow.core.errors import ConfigurationError
 from reelflow.core.purge import OwedKey, PurgePlan, batched
 from reelflow.core.reports import PurgeFailure, PurgeReport
-from reelflow.settings import get_settings
+from reelflow.services import resources
 from tasks.cdn import invalidate_cdn
 from tasks.purge import claim_purge_batch, delete_objects, settle_purge_batch
 
@@ -89,6 +89,6 @@ def drain(keys: list[str] | None, batch_size: int) -> PurgeReport:
                 break
             after_id = batch.last_id
             report = report.merge(_delete_plan(batch.plan))
-    if get_settings().cloudfront_distribution_id:
+    if resources.purger() is not None:
         invalidate_cdn()  # the CDN's copies of what was deleted
     return report.model_copy(update={"seconds": round(time.monotonic() - started, 3)})

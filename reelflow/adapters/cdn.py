@@ -4,8 +4,10 @@
         name: str
         def purge(self, paths: Sequence[str], reference: str) -> str   # the CDN's id for it
 
-Cloudflare (purge by URL) or Fastly (surrogate keys) would be another class with `purge`;
-nothing else in reelflow knows which CDN it talks to (`make_purger` chooses from settings).
+Cloudflare (purge by URL) or Fastly (surrogate keys) would be another class with `purge` and
+one more branch in `make_purger`. Whether there is a CDN at all, and which, is decided there and
+nowhere else: callers ask `make_purger(settings)` (through reelflow.services.resources.purger)
+and get a purger or None. Building one connects to nothing; its client is made on first purge.
 
 CloudFront: one invalidation per batch of at most reelflow.core.cdn.MAX_PATHS paths, its
 CallerReference derived from the paths (a retry is the same invalidation, not a new bill),
@@ -16,6 +18,7 @@ still fails is CdnUnavailable: the caller keeps the paths queued for the next ru
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -26,7 +29,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from reelflow.core.errors import CdnUnavailable
 from reelflow.settings import Settings
 
-__all__ = ["CdnPurger", "CloudFrontPurger", "make_purger"]
+_purgers: dict[tuple[object, ...], CdnPurger | None] = {}
+_lock = threading.Lock()
+
+__all__ = ["CdnPurger", "CloudFrontPurger", "forget_purgers", "make_purger"]
 
 _BUSY = {
     "TooManyInvalidationsInProgress",
@@ -50,12 +56,21 @@ class CloudFrontPurger:
         client: Any,
         distribution_id: str,
         *,
+        make_client: Callable[[], Any] | None = None,
         attempts: int = 5,
         base_delay: float = 2.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
-        self.client, self.distribution_id = client, distribution_id
+        # A boto3 client, or (client None) `make_client` makes one on the first purge.
+        self._client, self._make_client = client, make_client
+        self.distribution_id = distribution_id
         self.attempts, self.base_delay, self.sleep = attempts, base_delay, sleep
+
+    @property
+    def client(self) -> Any:
+        if self._client is None and self._make_client is not None:
+            self._client = self._make_client()
+        return self._client
 
     def purge(self, paths: Sequence[str], reference: str) -> str:
         batch = {
@@ -83,9 +98,36 @@ class CloudFrontPurger:
 
 
 def make_purger(settings: Settings) -> CdnPurger | None:
-    """The CDN purger the settings name; None without a CDN to purge."""
+    """The CDN purger the settings name; None without a CDN to purge. Shared per settings."""
+    key = (
+        settings.cloudfront_distribution_id,
+        settings.cloudfront_endpoint,
+        settings.s3_access_key_id.get_secret_value() if settings.s3_access_key_id else None,
+        settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None,
+    )
+    with _lock:
+        if key not in _purgers:
+            _purgers[key] = _build(settings)
+        return _purgers[key]
+
+
+def forget_purgers() -> None:
+    """Drop the shared purgers (reelflow.services.state.reset)."""
+    with _lock:
+        _purgers.clear()
+
+
+def _build(settings: Settings) -> CdnPurger | None:
     if not settings.cloudfront_distribution_id:
         return None
+    return CloudFrontPurger(
+        None,
+        settings.cloudfront_distribution_id,
+        make_client=lambda: _cloudfront_client(settings),
+    )
+
+
+def _cloudfront_client(settings: Settings) -> Any:
     import boto3
 
     session = boto3.session.Session(
@@ -104,4 +146,4 @@ def make_purger(settings: Settings) -> CdnPurger | None:
         endpoint_url=settings.cloudfront_endpoint,
         config=Config(retries={"total_max_attempts": 1, "mode": "standard"}, read_timeout=30),
     )
-    return CloudFrontPurger(client, settings.cloudfront_distribution_id)
+    return client

@@ -1,20 +1,26 @@
-"""Riding out a dependency's outage: callers wait for it instead of burning their retries. Pure.
+"""Riding out a dependency's outage: calls are held while it is down, never re-attempted. Pure.
 
 Every call to a dependency (S3, the database, one origin host) goes through its Gate, which a
 run's tasks share. Per-asset retries alone fail assets in a common blip: with 16 assets in
 flight, each spends its 1+2+4 s of backoff against a dependency that is down for everyone.
 
+The gate is not a second retry owner. It makes each call at most once; a call that fails is
+raised to the task, whose retry policy (tasks/retry.py) decides whether to try again, and every
+such attempt is counted. What the gate adds is the holding:
+
     a failure that is not an outage (is_outage False): the dependency answered; re-raised as is
-    an outage failure, breaker still closed (below its threshold of failures in a row):
-        re-raised: the task's retry policy handles a blip as it always did
-    the failure that opens the breaker, or one while it is open or half-open:
-        the caller waits instead of failing
-    waiting: poll the breaker; once per cooldown it lets one probe through, and when the probe
-        succeeds every waiting caller goes again
-    an outage longer than `max_wait`: callers stop waiting and raise `error_type` naming the
-        dependency, how long it has been down and its last error (still transient: a later
-        retry or run may find it back), and callers arriving later fail at once instead of
-        waiting, until a probe finds the dependency back
+    an outage failure: recorded by the breaker and re-raised (the task retries it, counted)
+    a call while the breaker is open: held before it is made. Once per cooldown one held
+        caller probes the dependency with the gate's `probe` (a cheap request of its own, never
+        the caller's work); when a probe is answered the breaker closes and every held caller
+        makes its call
+    an outage longer than `max_wait`: held callers stop waiting and raise `error_type` naming
+        the dependency, how long it has been down and its last error (still transient: a later
+        retry or run may find it back); callers arriving later fail at once instead of waiting,
+        until a probe finds the dependency back
+
+A gate that has no probe yet (nothing told it how to ask) lets the held caller whose turn it is
+make its own call as the probe: still one call, counted by its task.
 
 Time is injected (the breaker's clock and `sleep`), so the tests drive it without waiting.
 """
@@ -36,7 +42,7 @@ T = TypeVar("T")
 
 
 class Gate:
-    """The calls to one dependency: a shared breaker and the waiting around it."""
+    """The calls to one dependency: a shared breaker, and the holding around it."""
 
     def __init__(
         self,
@@ -46,6 +52,7 @@ class Gate:
         error_type: type[TransientError],
         max_wait: float,
         is_outage: Callable[[BaseException], bool] | None = None,
+        probe: Callable[[], object] | None = None,
         poll: float = 0.25,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -55,53 +62,80 @@ class Gate:
         self.max_wait = max_wait
         self.is_outage = is_outage or (lambda exc: isinstance(exc, error_type))
         self.poll = poll
+        self._probe = probe
         self._sleep = sleep
         self._lock = threading.Lock()
         self._last_error = ""
-        self.waits = 0  # calls that waited for the dependency at least once
+        self.waits = 0  # calls that were held at least once
+        self.probes = 0  # probes the gate sent while the dependency was down
 
     @property
     def last_error(self) -> str:
         with self._lock:
             return self._last_error
 
-    def call(self, fn: Callable[[], T]) -> T:
-        """fn(), waiting out an outage of the dependency (see the module's docstring)."""
-        waited = False
-        while True:
-            if not self.breaker.allow():
-                if not waited:
-                    waited = True
-                    with self._lock:
-                        self.waits += 1
-                self._wait_turn()
-            try:
-                result = fn()
-            except Exception as exc:
-                if not self.is_outage(exc):
-                    self.breaker.success()  # it answered: this request's own failure
-                    raise
-                reason = scrub(f"{type(exc).__name__}: {exc}")
-                with self._lock:
-                    self._last_error = reason
-                self.breaker.failure(reason)
-                if self.breaker.state == "closed" or self.max_wait <= 0:
-                    raise  # a blip, not (yet) an outage; or waiting is turned off
-                if self.breaker.outage_seconds() >= self.max_wait:
+    def call(self, fn: Callable[[], T], *, probe: Callable[[], object] | None = None) -> T:
+        """fn(), made once: held first while the dependency is down (see the module's
+        docstring). `probe`, when given, is how the gate asks this dependency from now on."""
+        if probe is not None:
+            self._probe = probe
+        self._hold()
+        try:
+            result = fn()
+        except Exception as exc:
+            if self.is_outage(exc):
+                self._failed(exc)
+                if (
+                    self.breaker.state != "closed"
+                    and 0 < self.max_wait <= self.breaker.outage_seconds()
+                ):
                     raise self._gave_up() from None
-                continue
-            self.breaker.success()
-            return result
+            else:
+                self.breaker.success()  # it answered: this request's own failure
+            raise
+        self.breaker.success()
+        return result
 
-    def _wait_turn(self) -> None:
-        """Return when the breaker lets this caller through (closed, or its turn to probe);
-        raise when the outage has lasted longer than max_wait."""
+    def _failed(self, exc: BaseException) -> None:
+        reason = scrub(f"{type(exc).__name__}: {exc}")
+        with self._lock:
+            self._last_error = reason
+        self.breaker.failure(reason)
+
+    def _hold(self) -> None:
+        """Return when the dependency may be called: the breaker is closed, a probe found the
+        dependency back, or (no probe known) it is this caller's turn to be the probe. Raise
+        when the outage has lasted longer than max_wait."""
+        held = False
         while True:
-            if self.breaker.outage_seconds() >= self.max_wait:
-                raise self._gave_up()
-            self._sleep(self.poll)
             if self.breaker.allow():
-                return
+                if self.breaker.state == "closed" or self._probed():
+                    return
+            elif self.breaker.outage_seconds() >= self.max_wait:
+                raise self._gave_up()
+            if not held:
+                held = True
+                with self._lock:
+                    self.waits += 1
+            self._sleep(self.poll)
+
+    def _probed(self) -> bool:
+        """This caller's turn to probe (the breaker is half-open): True when the dependency
+        answered (the breaker is closed again), or when there is no probe and the caller's own
+        call must be the probe."""
+        probe = self._probe
+        if probe is None:
+            return True
+        with self._lock:
+            self.probes += 1
+        try:
+            probe()
+        except Exception as exc:
+            if self.is_outage(exc):
+                self._failed(exc)
+                return False
+        self.breaker.success()
+        return True
 
     def _gave_up(self) -> TransientError:
         down = self.breaker.outage_seconds()

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
-from reelflow.adapters.db.engine import make_engine
+from reelflow.adapters.db.engine import make_engine, ping
 from reelflow.adapters.http.transport import make_client
-from reelflow.adapters.s3 import make_s3_client
+from reelflow.adapters.storage import ObjectStore, make_store
 from reelflow.settings import Settings, get_settings
 
-__all__ = ["dispose", "engine", "http_client", "s3_client"]
+if TYPE_CHECKING:
+    from reelflow.adapters.cdn import CdnPurger
+
+__all__ = ["dispose", "engine", "http_client", "ping_database", "purger", "store"]
 
 _engines: dict[str, Engine] = {}
 _http: dict[Any, Any] = {}
@@ -27,8 +30,22 @@ def engine(settings: Settings | None = None) -> Engine:
         return _engines[url]
 
 
-def s3_client(settings: Settings | None = None) -> Any:
-    return make_s3_client(settings or get_settings())
+def ping_database(settings: Settings | None = None) -> None:
+    """One `SELECT 1`: returns when the database answers (DatabaseUnavailable when not)."""
+    ping(engine(settings))
+
+
+def purger(settings: Settings | None = None) -> CdnPurger | None:
+    """The CDN purger, or None without a CDN: whether there is one, and which, is decided by
+    reelflow.adapters.cdn.make_purger alone."""
+    from reelflow.adapters.cdn import make_purger  # botocore: only once a CDN is asked about
+
+    return make_purger(settings or get_settings())
+
+
+def store(settings: Settings | None = None) -> ObjectStore:
+    """The object store the settings name (REELFLOW_STORAGE): S3, or a folder on disk."""
+    return make_store(settings or get_settings())
 
 
 def dispose() -> None:

@@ -4,7 +4,8 @@ stopped and started), and not one asset fails. Past REELFLOW_OUTAGE_MAX_WAIT ass
 message naming the dependency.
 
 The default retry window (1+2+4 s with jitter) alone failed ~1 in 12 assets in a 20 s S3
-outage: here every asset waits for the dependency instead (reelflow.core.outage)."""
+outage: here every asset waits for the dependency instead (reelflow.core.outage). Waiting is
+holding: a call that failed is the asset's own counted attempt, never repeated by the gate."""
 
 from __future__ import annotations
 
@@ -46,6 +47,9 @@ def _assert_all_stored(movie_id: str, summary, outage: Outage) -> None:
     assert len(assets) == 2 * EPISODES
     assert {a.status for a in assets.values()} == {"stored"}
     assert max(a.attempts for a in assets.values()) <= 4, "retries never exceed the policy"
+    # The calls that failed while it went down were counted as the assets' own attempts: the
+    # gate holds calls, it never re-attempts one behind the task's back.
+    assert sum(a.attempts for a in assets.values()) > len(assets), "failed attempts counted"
 
 
 def _whole_assets_in_s3() -> int:
@@ -80,6 +84,7 @@ def test_a_60s_s3_outage_mid_run_fails_no_asset(env, monkeypatch):
     assert stored_at_start and stored_at_start[0] < 2 * EPISODES, "it went down mid-run"
     s3 = gates_of_run(state.state_details.flow_run_id)["s3"]
     assert s3.waits >= 1, "assets waited for S3"
+    assert s3.probes >= 1, "while down, the gate asked S3 itself (HEAD bucket)"
     assert s3.breaker.stats().opened >= 1 and s3.breaker.state == "closed"
 
 
@@ -113,6 +118,7 @@ def test_a_60s_postgres_outage_mid_run_fails_no_asset(own_postgres):
     _assert_all_stored("mv-pg-outage", summary, outage)
     database = gates_of_run(state.state_details.flow_run_id)["database"]
     assert database.waits >= 1, "assets waited for the database"
+    assert database.probes >= 1, "while down, the gate asked the database itself (SELECT 1)"
     assert database.breaker.stats().opened >= 1 and database.breaker.state == "closed"
 
 
@@ -157,6 +163,7 @@ def test_an_origin_host_that_refuses_connections_for_a_while_fails_no_asset(env)
     gates = gates_of_run(state.state_details.flow_run_id)
     host = gates["origin:127.0.0.1"]
     assert host.waits >= 1 and host.breaker.stats().opened >= 1
+    assert host.probes >= 1, "while down, the gate asked the host itself (HEAD)"
 
 
 def test_the_database_down_at_the_end_still_gives_the_summary_and_the_next_run_adopts(

@@ -1,9 +1,10 @@
 """The one retry policy (tasks/retry.py), for every task in tasks/ that retries: a terminal error
 gets exactly one attempt, a transient one gets the configured attempts (REELFLOW_RETRIES + 1).
 
-Each task is run by Prefect's engine as it is declared (its class, retries, delays and retry
-condition), with its body swapped for one that raises the error under test, so the table covers
-the task's policy and not what its I/O happens to raise. A task declared with plain
+Each task is run by Prefect's engine as it is declared (retries, delays and retry condition,
+once apply_retry_policy has run, as it does first in every flow), with its body swapped for one
+that raises the error under test, so the table covers the task's policy and not what its I/O
+happens to raise. A task declared with plain
 `@task(retries=...)` and no retry condition fails the terminal rows here.
 """
 
@@ -25,6 +26,9 @@ from reelflow.core.errors import (
     StorageUnavailable,
 )
 from reelflow.services import reset
+from reelflow.settings import get_settings
+from tasks.retry import RETRYING as RETRYING_TASKS
+from tasks.retry import apply_retry_policy, retry_transient
 
 pytestmark = pytest.mark.usefixtures("prefect_server")
 
@@ -81,11 +85,20 @@ def test_the_table_sees_every_task():
     assert {"download", "upload", "record-stored", "delete-objects", "transfer"} <= set(RETRYING)
 
 
-def test_with_options_cannot_take_a_task_out_of_the_policy(fast_policy):
-    task = ALL_TASKS["download"].with_options(name="download-again", retries=9)
-    assert task.name == "download-again"
-    assert task.retries == CONFIGURED_RETRIES
-    assert task.retry_condition_fn is ALL_TASKS["download"].retry_condition_fn
+def test_a_flow_start_gives_every_retrying_task_the_configured_policy(fast_policy):
+    """apply_retry_policy (each flow's first step) sets Prefect's own options on each task."""
+    apply_retry_policy(get_settings())
+    for name in RETRYING:
+        task = ALL_TASKS[name]
+        assert task.retries == CONFIGURED_RETRIES, name
+        assert task.retry_delay_seconds == [0.0] * CONFIGURED_RETRIES, name
+        assert task.retry_condition_fn is retry_transient, name
+    assert set(RETRYING) == {task.name for task in RETRYING_TASKS}, "io_task registers each"
+    # Prefect's with_options still works as documented: a copy with the given options.
+    again = ALL_TASKS["download"].with_options(name="download-again", retries=9)
+    assert (again.name, again.retries) == ("download-again", 9)
+    assert again.retry_condition_fn is retry_transient
+    assert ALL_TASKS["download"].retries == CONFIGURED_RETRIES
 
 
 @pytest.mark.parametrize("name", sorted(NOT_RETRIED))
@@ -112,6 +125,7 @@ def test_each_task_retries_transient_errors_only(name, fast_policy):
 
     @flow(name=f"retry-policy-{name}")
     def run_probes() -> list[bool]:
+        apply_retry_policy(get_settings())  # what every reelflow flow does first
         return [probe_for(row.id, row.values[0])(return_state=True).is_failed() for row in ERRORS]
 
     assert all(run_probes())
@@ -119,16 +133,16 @@ def test_each_task_retries_transient_errors_only(name, fast_policy):
     assert attempts == expected, f"{name}: attempts per error {attempts}, expected {expected}"
 
 
-def test_a_task_pickles_by_reference_and_copies_apart():
-    """A Dask worker gets the module's own task (pickled by name), while a copy is a copy: a
-    change to it never reaches the original (the probes above swap a copy's body)."""
-    import pickle
+def test_the_dask_task_pickles_its_function_by_reference_and_its_options_by_value(fast_policy):
+    """A Dask worker imports transfer's function (it is never copied with this module's lock
+    and progress), and gets the task's options as the flow set them."""
+    import cloudpickle
 
-    from tasks.download import download_asset
+    from tasks.transfer import transfer, transfer_asset
 
-    assert pickle.loads(pickle.dumps(download_asset)) is download_asset
-    for duplicate in (copy.copy(download_asset), copy.deepcopy(download_asset)):
-        assert duplicate is not download_asset
-        duplicate.fn = print
-        assert download_asset.fn is not print
-        assert duplicate.name == download_asset.name
+    apply_retry_policy(get_settings())
+    shipped = cloudpickle.loads(cloudpickle.dumps(transfer_asset))
+    assert shipped is not transfer_asset
+    assert shipped.fn is transfer, "the function travels by reference"
+    assert shipped.retries == CONFIGURED_RETRIES
+    assert shipped.retry_condition_fn is retry_transient

@@ -1,4 +1,6 @@
-"""Riding out an outage (reelflow.core.outage.Gate), driven by a fake clock: no test waits."""
+"""Riding out an outage (reelflow.core.outage.Gate), driven by a fake clock: no test waits.
+The gate holds calls while a dependency is down and never makes one twice: every attempt is
+the task's own, and these tests count them."""
 
 from __future__ import annotations
 
@@ -37,11 +39,50 @@ class Dependency:
         return "ok"
 
 
-def make_gate(clock: Clock, *, threshold: int = 3, probe: float = 2.0, max_wait: float = 120.0):
+class Probe:
+    """The gate's own question to the dependency (a HEAD of the bucket): down like `dep`."""
+
+    def __init__(self, dep: Dependency) -> None:
+        self.dep, self.calls = dep, 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        if self.dep.down_from <= self.dep.clock.now < self.dep.down_until:
+            raise StorageUnavailable("head bucket: cannot reach S3 (EndpointConnectionError)")
+
+
+def make_gate(
+    clock: Clock,
+    *,
+    threshold: int = 3,
+    probe: float = 2.0,
+    max_wait: float = 120.0,
+    asks: Probe | None = None,
+):
     from reelflow.core.outage import Gate
 
     breaker = Breaker(probe, threshold=threshold, clock=clock)
-    return Gate("S3", breaker, error_type=StorageUnavailable, max_wait=max_wait, sleep=clock.sleep)
+    return Gate(
+        "S3",
+        breaker,
+        error_type=StorageUnavailable,
+        max_wait=max_wait,
+        probe=asks,
+        sleep=clock.sleep,
+    )
+
+
+def retried(gate, fn, clock: Clock, *, retries: int = 3, delay: float = 1.0) -> tuple[str, int]:
+    """What a task with `retries` does around the gate: (result, attempts made). Each attempt
+    is one gate.call; its failure is re-raised to the task, which waits and tries again."""
+    for attempt in range(1, retries + 2):
+        try:
+            return gate.call(fn), attempt
+        except StorageUnavailable:
+            if attempt > retries:
+                raise
+            clock.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def test_a_blip_below_the_threshold_is_left_to_the_retry_policy():
@@ -67,33 +108,67 @@ def test_a_success_resets_the_count_of_failures_in_a_row():
 
 
 @pytest.mark.parametrize(
-    ("outage", "probe", "calls_at_most"),
-    [
-        (60.0, 2.0, 3 + 60 / 2 + 1),  # the opening failures, one probe per cooldown, the last
-        (20.0, 5.0, 3 + 20 / 5 + 1),
-        (119.0, 2.0, 3 + 119 / 2 + 1),  # just within the 120 s the gate waits
-    ],
+    ("outage", "cooldown"),
+    [(60.0, 2.0), (20.0, 5.0), (119.0, 2.0)],  # the last just within the 120 s a call is held
 )
-def test_an_outage_shorter_than_max_wait_is_waited_out(outage, probe, calls_at_most):
+def test_an_outage_shorter_than_max_wait_holds_calls_and_never_repeats_one(outage, cooldown):
     clock = Clock()
-    gate = make_gate(clock, probe=probe)
     dep = Dependency(clock, clock.now, clock.now + outage)
-    # The third failure in a row opens the breaker: that caller waits instead of failing.
-    for _ in range(2):
+    asks = Probe(dep)
+    gate = make_gate(clock, probe=cooldown, asks=asks)
+    # Three failures in a row open the breaker; each is raised to its task (a counted attempt).
+    for _ in range(3):
         with pytest.raises(StorageUnavailable):
             gate.call(dep)
+    assert gate.breaker.state == "open"
+    # The next call is held, made once when a probe finds S3 back.
     assert gate.call(dep) == "ok"
-    assert clock.now >= 1000.0 + outage
-    assert clock.now <= 1000.0 + outage + probe + gate.poll, "back within a probe interval"
-    assert dep.calls <= calls_at_most, "while down, only the probes reach it"
+    assert dep.calls == 4, "every call was made exactly once: the gate never re-attempts"
+    assert 1000.0 + outage <= clock.now <= 1000.0 + outage + cooldown + gate.poll
+    assert asks.calls <= outage / cooldown + 1, "while down, only the probes reach it"
+    assert gate.waits == 1 and gate.probes == asks.calls
     assert gate.breaker.state == "closed" and gate.breaker.outage_seconds() == 0
+
+
+def test_attempts_across_an_outage_are_the_tasks_own_and_counted():
+    """Eight assets in flight when S3 goes down for 30 s: each makes its first call, then the
+    failed ones retry (as their tasks do, after a backoff). Every call the gate makes is an
+    attempt some task counted; the three that opened the breaker retried once; the rest were
+    held and made one call each."""
+    clock = Clock()
+    dep = Dependency(clock, clock.now, clock.now + 30.0)
+    gate = make_gate(clock, asks=Probe(dep))
+    attempts = dict.fromkeys(range(8), 0)
+    waiting = list(attempts)
+    while waiting:
+        failed = []
+        for asset in waiting:
+            attempts[asset] += 1
+            try:
+                assert gate.call(dep) == "ok"
+            except StorageUnavailable:
+                failed.append(asset)
+        waiting = failed
+        clock.sleep(1.0)  # the retry delay
+    assert sum(attempts.values()) == dep.calls, "the gate made no call a task did not count"
+    assert [attempts[a] for a in range(8)] == [2, 2, 2, 1, 1, 1, 1, 1]
+    assert gate.waits == 1 and gate.breaker.state == "closed"
+
+
+def test_without_a_probe_the_held_caller_is_the_probe_and_its_failure_is_counted():
+    clock = Clock()
+    gate = make_gate(clock, threshold=1)
+    dep = Dependency(clock, clock.now, clock.now + 5.0)
+    result, attempts = retried(gate, dep, clock, retries=3, delay=0.5)
+    assert result == "ok" and attempts == dep.calls
+    assert gate.probes == 0
 
 
 def test_an_outage_past_max_wait_fails_naming_the_dependency_and_its_last_error():
     clock = Clock()
-    gate = make_gate(clock, max_wait=30.0)
     dep = Dependency(clock, clock.now, float("inf"))
-    for _ in range(2):
+    gate = make_gate(clock, max_wait=30.0, asks=Probe(dep))
+    for _ in range(3):
         with pytest.raises(StorageUnavailable):
             gate.call(dep)
     with pytest.raises(StorageUnavailable) as caught:
@@ -102,6 +177,7 @@ def test_an_outage_past_max_wait_fails_naming_the_dependency_and_its_last_error(
     assert message.startswith("S3 has been unavailable for 3")
     assert "REELFLOW_OUTAGE_MAX_WAIT" in message and "EndpointConnectionError" in message
     assert 30.0 <= clock.now - 1000.0 < 30.0 + 2.0 + 1.0
+    assert dep.calls == 3, "the held call was never made"
     # A caller arriving later fails at once (between probes) instead of waiting again.
     slept = clock.slept
     with pytest.raises(StorageUnavailable, match="has been unavailable"):
@@ -111,24 +187,45 @@ def test_an_outage_past_max_wait_fails_naming_the_dependency_and_its_last_error(
 
 def test_after_giving_up_a_probe_still_finds_the_dependency_back():
     clock = Clock()
-    gate = make_gate(clock, max_wait=10.0)
     dep = Dependency(clock, clock.now, clock.now + 15.0)
+    gate = make_gate(clock, max_wait=10.0, asks=Probe(dep))
     for _ in range(3):
         with pytest.raises(StorageUnavailable):
             gate.call(dep)
-    clock.now += 6.0  # the next run of the asset, after its backoff
+    clock.now += 16.0  # the next run of the asset, after its backoff
     assert gate.call(dep) == "ok"
     assert gate.breaker.state == "closed"
 
 
 def test_a_probe_answered_with_another_error_closes_the_breaker():
     clock = Clock()
+
+    def refused() -> None:
+        raise OriginRejected("403")  # S3 answered: it is up, this request is refused
+
+    from reelflow.core.outage import Gate
+
+    gate = Gate(
+        "S3",
+        Breaker(2.0, threshold=1, clock=clock),
+        error_type=StorageUnavailable,
+        max_wait=120.0,
+        probe=refused,
+        sleep=clock.sleep,
+    )
+    gate.breaker.failure("cannot reach S3")
+    assert gate.call(lambda: "ok") == "ok"
+    assert gate.breaker.state == "closed" and gate.probes == 1
+
+
+def test_a_call_answered_with_another_error_closes_the_breaker():
+    clock = Clock()
     gate = make_gate(clock, threshold=1)
     gate.breaker.failure("cannot reach S3")
-    clock.now += 2.0  # the cooldown: the next caller is the probe
+    clock.now += 2.0  # the cooldown: with no probe, the next caller is the probe
 
     def rejected() -> str:
-        raise OriginRejected("403")  # S3 answered: it is up, this request is refused
+        raise OriginRejected("403")
 
     with pytest.raises(OriginRejected):
         gate.call(rejected)
@@ -150,9 +247,12 @@ def test_other_errors_pass_through_untouched():
 def test_waiting_turned_off_reraises_at_once():
     clock = Clock()
     gate = make_gate(clock, threshold=1, max_wait=0)
+    dep = Dependency(clock, clock.now, float("inf"))
     with pytest.raises(StorageUnavailable, match="cannot reach S3"):
-        gate.call(Dependency(clock, clock.now, float("inf")))
-    assert clock.slept == 0
+        gate.call(dep)
+    with pytest.raises(StorageUnavailable, match="has been unavailable"):
+        gate.call(dep)
+    assert clock.slept == 0 and dep.calls == 1
 
 
 def test_breaker_threshold_counts_failures_in_a_row():

@@ -14,7 +14,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from reelflow.core.errors import DatabaseRejected, DatabaseUnavailable
 
-__all__ = ["db_errors", "insert_for", "make_engine"]
+__all__ = ["db_errors", "insert_for", "make_engine", "ping"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -73,6 +73,13 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
+
+
+@db_errors
+def ping(engine: Engine) -> None:
+    """One `SELECT 1`: what the outage gate asks while the database is down."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SELECT 1")
 
 
 def insert_for(conn: Connection, table: Any) -> Any:

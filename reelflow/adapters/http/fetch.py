@@ -28,7 +28,7 @@ from reelflow.core.errors import (
 )
 from reelflow.core.urlguard import FetchPolicy, check_url, redact
 
-__all__ = ["FetchResult", "fetch_to_file"]
+__all__ = ["FetchResult", "fetch_to_file", "probe_origin"]
 
 logger = logging.getLogger(__name__)
 
@@ -112,6 +112,21 @@ def fetch_to_file(
     finally:
         if own_client:
             client.close()
+
+
+def probe_origin(url: str, client: httpx.Client) -> None:
+    """Is the origin host of `url` taking connections again? One HEAD, no redirects followed,
+    through the guarded `client` (the same address checks as a fetch). Any HTTP answer, even
+    a 404 or 405, means the host is up; OriginUnreachable means it still refuses connections.
+    What the outage gate asks while a host is down, instead of repeating an asset's download."""
+    shown = redact(url)
+    check_url(url)
+    try:
+        client.head(url, follow_redirects=False).close()
+    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+        raise OriginUnreachable(f"{shown}: {type(exc).__name__}: {exc}") from exc
+    except httpx.TransportError:
+        return  # it took the connection: up, if slow or odd
 
 
 def _fetch(
