@@ -83,7 +83,7 @@ def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
                         client=client,
                         retry_after_cap=settings.retry_after_cap,
                     ),
-                    probe=lambda: probe_origin(job.source_url, client),
+                    probe=lambda: probe_origin(job.source_url, client, policy),
                 )
         except OriginThrottled as exc:
             path.unlink(missing_ok=True)

@@ -63,13 +63,16 @@ class CloudFrontPurger:
     ) -> None:
         # A boto3 client, or (client None) `make_client` makes one on the first purge.
         self._client, self._make_client = client, make_client
+        self._client_lock = threading.Lock()
         self.distribution_id = distribution_id
         self.attempts, self.base_delay, self.sleep = attempts, base_delay, sleep
 
     @property
     def client(self) -> Any:
         if self._client is None and self._make_client is not None:
-            self._client = self._make_client()
+            with self._client_lock:
+                if self._client is None:
+                    self._client = self._make_client()
         return self._client
 
     def purge(self, paths: Sequence[str], reference: str) -> str:

@@ -2,7 +2,8 @@
 
 The token is read from the Authorization header only (never a query string, which proxies
 and access logs keep), compared in constant time, and never logged: the access log of
-`reelflow serve` records method, path and status, not headers.
+`reelflow serve` records method, path and status: no headers, and no query string
+(reelflow.api.access_log), where signed URLs and browser tokens travel.
 
 `READ` and `WRITE` are the routes' dependencies. An app built with `create_app(insecure=True)`
 (`reelflow serve --insecure-local`) says so in `app.state.insecure`, and every call is let

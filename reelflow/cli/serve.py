@@ -30,6 +30,7 @@ def serve_command(
 
     import uvicorn
 
+    from reelflow.api.access_log import LOG_CONFIG
     from reelflow.settings import get_settings
 
     settings = get_settings()
@@ -55,6 +56,7 @@ def serve_command(
         port=port or settings.api_port,
         workers=workers,
         access_log=True,
+        log_config=LOG_CONFIG,  # the access log shows paths, never query strings
         proxy_headers=True,
         log_level="info",
     )

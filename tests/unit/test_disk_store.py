@@ -435,6 +435,16 @@ def test_probe_answers_for_a_writable_bucket_and_refuses_a_root_that_is_not_a_fo
         DiskStore(tmp_path / "never-made", "http://x", SECRET).probe(BUCKET)
 
 
+def test_probe_says_down_when_a_put_would_not_fit(store: DiskStore) -> None:
+    """A disk with room for an empty file but not for an object is down for the outage gate:
+    a probe that only made an empty file would let held puts go into ENOSPC again."""
+    with file_size_limit(16 * 1024), pytest.raises(StorageUnavailable, match="not writable"):
+        store.probe(BUCKET)
+    store.probe(BUCKET)  # room again: up
+    folder = store.root / BUCKET
+    assert not [p for p in folder.iterdir() if p.name.startswith(".probe.")], "no probe left"
+
+
 # --- the URL secret --------------------------------------------------------------------------
 
 

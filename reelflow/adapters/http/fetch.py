@@ -114,19 +114,33 @@ def fetch_to_file(
             client.close()
 
 
-def probe_origin(url: str, client: httpx.Client) -> None:
-    """Is the origin host of `url` taking connections again? One HEAD, no redirects followed,
-    through the guarded `client` (the same address checks as a fetch). Any HTTP answer, even
-    a 404 or 405, means the host is up; OriginUnreachable means it still refuses connections.
-    What the outage gate asks while a host is down, instead of repeating an asset's download."""
-    shown = redact(url)
-    check_url(url)
-    try:
-        client.head(url, follow_redirects=False).close()
-    except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-        raise OriginUnreachable(f"{shown}: {type(exc).__name__}: {exc}") from exc
-    except httpx.TransportError:
-        return  # it took the connection: up, if slow or odd
+def probe_origin(url: str, client: httpx.Client, policy: FetchPolicy) -> None:
+    """Is the origin of `url` taking connections again? What the outage gate asks while a host
+    is down, instead of repeating an asset's download: HEADs through the guarded `client`,
+    following redirects hop by hop with the same checks as a fetch (a download fails on its
+    redirect target's host as often as on the first), up to the policy's limit. Any final
+    HTTP answer, even a 404 or 405, means the chain is up; OriginUnreachable means a hop still
+    refuses connections."""
+    if guarded_by(client) != policy:
+        raise ValueError("client must come from make_client() with the same policy")
+    current = url
+    for _ in range(policy.max_redirects + 1):
+        shown = redact(current)
+        check_url(current)
+        try:
+            response = client.head(current, follow_redirects=False)
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise OriginUnreachable(f"{shown}: {type(exc).__name__}: {exc}") from exc
+        except httpx.TransportError:
+            return  # it took the connection: up, if slow or odd
+        response.close()
+        location = response.headers.get("location")
+        if response.status_code not in _REDIRECTS or not location:
+            return
+        try:
+            current = str(response.request.url.join(location.strip()))
+        except (httpx.InvalidURL, UnicodeError, ValueError):
+            return  # an answer, if a bad one: the fetch will say what is wrong
 
 
 def _fetch(

@@ -71,6 +71,8 @@ __all__ = [
     "load_url_secret",
 ]
 
+_PROBE_BYTES = 64 * 1024  # what the probe writes: a disk too full for it is down
+
 SECRET_FILE = ".url-secret"  # noqa: S105 - the file's name, not a secret
 SECRET_BYTES = 32
 CHUNK = 1 << 20  # copy and hash a megabyte at a time: memory stays flat whatever the size
@@ -396,15 +398,22 @@ class DiskStore:
     def probe(self, bucket: str) -> None:
         """Returns when the bucket's folder takes a file; StorageUnavailable when the root is
         not a writable folder (unmounted, read-only, full), StorageRejected if the bucket is
-        missing (as S3 answers). It writes and removes one hidden empty file: root passes
-        os.access on a read-only folder, a real write does not."""
+        missing (as S3 answers). It writes, syncs and removes one hidden 64 KiB file: root
+        passes os.access on a read-only folder, and an empty file still fits on a full disk
+        (an inode and a folder entry), while a put does not."""
         if not self.root.is_dir():
             raise StorageUnavailable(f"the disk store's root {self.root} is not a folder")
         base = self._require_bucket(bucket)
         try:
             fd, tmp = tempfile.mkstemp(dir=base, prefix=".probe.", suffix=".tmp")
-            os.close(fd)
-            os.unlink(tmp)
+            try:
+                with os.fdopen(os.dup(fd), "wb") as probe:  # writes all of it, or raises
+                    probe.write(bytes(_PROBE_BYTES))
+                    probe.flush()
+                    os.fsync(probe.fileno())
+            finally:
+                os.close(fd)
+                os.unlink(tmp)
         except OSError as exc:
             raise StorageUnavailable(
                 f"the disk store's bucket {bucket!r} is not writable: {exc.strerror}"
