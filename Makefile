@@ -42,6 +42,7 @@ bench: install  ## every benchmark; each prints figures against a baseline from 
 	$(VENV)/bin/reelflow bench compress .reelflow/bench-images --generate 40 --json
 	$(VENV)/bin/reelflow bench compress .reelflow/bench-images --generate 40 --ladder --avif --json
 	$(VENV)/bin/reelflow bench presign --json
+	$(VENV)/bin/reelflow bench store --json
 	$(VENV)/bin/reelflow bench sweep --objects 10000 --json
 	$(VENV)/bin/reelflow bench verify --objects 10000 --json
 	$(VENV)/bin/reelflow bench decode-memory --json
