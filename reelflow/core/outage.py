@@ -108,10 +108,11 @@ class Gate:
         when the outage has lasted longer than max_wait."""
         held = False
         while True:
-            if self.breaker.allow():
-                if self.breaker.state == "closed" or self._probed():
-                    return
-            elif self.breaker.outage_seconds() >= self.max_wait:
+            if self.breaker.allow() and (self.breaker.state == "closed" or self._probed()):
+                return
+            # Checked after every failed probe too: with probes due more often than a poll,
+            # every turn probes, and the wait must still end.
+            if self.breaker.outage_seconds() >= self.max_wait:
                 raise self._gave_up()
             if not held:
                 held = True

@@ -185,6 +185,23 @@ def test_an_outage_past_max_wait_fails_naming_the_dependency_and_its_last_error(
     assert clock.slept - slept <= gate.poll
 
 
+@pytest.mark.parametrize(
+    "cooldown", [0.1, 0.25, 2.0]
+)  # probes due faster than, as, slower than a poll
+def test_a_held_call_gives_up_after_max_wait_however_often_probes_are_due(cooldown):
+    clock = Clock()
+    dep = Dependency(clock, clock.now, float("inf"))
+    asks = Probe(dep)
+    gate = make_gate(clock, threshold=1, probe=cooldown, max_wait=1.0, asks=asks)
+    with pytest.raises(StorageUnavailable):
+        gate.call(dep)
+    with pytest.raises(StorageUnavailable, match="has been unavailable for 1 s"):
+        gate.call(dep)
+    assert clock.now - 1000.0 < 1.0 + gate.poll + 0.01, "it stopped waiting at max_wait"
+    assert dep.calls == 1, "the held call was never made"
+    assert (asks.calls >= 1) == (cooldown < 1.0), "a probe whenever one was due before max_wait"
+
+
 def test_after_giving_up_a_probe_still_finds_the_dependency_back():
     clock = Clock()
     dep = Dependency(clock, clock.now, clock.now + 15.0)
