@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
 
-__all__ = ["supervise"]
+__all__ = ["SERVER_LOG", "supervise"]
+
+SERVER_LOG = "reelflow-temporary-server.log"  # in PREFECT_HOME: the server's own output
 
 
 def supervise(announce: Callable[[], None] | None = None) -> None:
@@ -55,6 +58,12 @@ def _supervised_server_class() -> type[Any]:
         def _run_uvicorn_command(self) -> subprocess.Popen[Any]:
             # Prefect's own command and environment (prefect/server/api/server.py), plus
             # the parent-death signal.
+            home = Path(get_current_settings().home)
+            home.mkdir(parents=True, exist_ok=True)
+            with open(home / SERVER_LOG, "ab") as log:  # the child keeps its own descriptor
+                return self._spawn(log)
+
+        def _spawn(self, log: BinaryIO) -> subprocess.Popen[Any]:
             return subprocess.Popen(
                 args=[
                     sys.executable,
@@ -87,6 +96,11 @@ def _supervised_server_class() -> type[Any]:
                     ),
                 },
                 preexec_fn=die_with_parent(),  # prctl only: safe after fork with threads
+                # Its output goes to a file in Prefect's home, not the command's terminal:
+                # torn down as the command exits, on a loaded machine it still printed
+                # aiosqlite's pool and asyncio's pending tasks as tracebacks.
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
 
     return SupervisedServer
