@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.table import Table
 
 from reelflow.adapters.malloc import limit_arenas
@@ -168,6 +169,13 @@ def main() -> None:
     except ReelflowError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(exit_code(exc))
+    except ValidationError as exc:  # a setting with a bad value: its name and why, never its value
+        for problem in exc.errors(include_input=False, include_url=False):
+            name = ".".join(str(part) for part in problem["loc"]) or exc.title
+            err.print(
+                f"[bold red]error:[/] {name}: {problem['msg']}", highlight=False, soft_wrap=True
+            )
+        sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover
