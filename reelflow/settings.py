@@ -743,6 +743,14 @@ class Settings(BaseSettings):
             max_ready_seconds=self.preview_max_ready_seconds,
         )
 
+    def s3_credentials(self) -> tuple[str | None, str | None]:
+        """(access key id, secret key) as given, or None each: AWS's credential chain."""
+        key_id, secret = self.s3_access_key_id, self.s3_secret_access_key
+        return (
+            key_id.get_secret_value() if key_id else None,
+            secret.get_secret_value() if secret else None,
+        )
+
     def api_token_list(self) -> tuple[ApiToken, ...]:
         """The API's tokens (REELFLOW_API_TOKENS), digested; () when none are set."""
         if self.api_tokens is None:

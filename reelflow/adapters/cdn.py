@@ -105,8 +105,7 @@ def make_purger(settings: Settings) -> CdnPurger | None:
     key = (
         settings.cloudfront_distribution_id,
         settings.cloudfront_endpoint,
-        settings.s3_access_key_id.get_secret_value() if settings.s3_access_key_id else None,
-        settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None,
+        *settings.s3_credentials(),
     )
     with _lock:
         if key not in _purgers:
@@ -133,16 +132,9 @@ def _build(settings: Settings) -> CdnPurger | None:
 def _cloudfront_client(settings: Settings) -> Any:
     import boto3
 
+    key_id, secret = settings.s3_credentials()
     session = boto3.session.Session(
-        aws_access_key_id=(
-            settings.s3_access_key_id.get_secret_value() if settings.s3_access_key_id else None
-        ),
-        aws_secret_access_key=(
-            settings.s3_secret_access_key.get_secret_value()
-            if settings.s3_secret_access_key
-            else None
-        ),
-        region_name="us-east-1",
+        aws_access_key_id=key_id, aws_secret_access_key=secret, region_name="us-east-1"
     )
     client = session.client(
         "cloudfront",

@@ -66,8 +66,7 @@ def make_s3_client(settings: Settings, *, pool: int | None = None, attempts: int
     key = (
         settings.s3_endpoint,
         settings.s3_region,
-        settings.s3_access_key_id.get_secret_value() if settings.s3_access_key_id else None,
-        settings.s3_secret_access_key.get_secret_value() if settings.s3_secret_access_key else None,
+        *settings.s3_credentials(),
         settings.s3_connect_timeout,
         settings.s3_read_timeout,
         pool,

@@ -50,15 +50,11 @@ class Presigner:
 
     def _frozen(self) -> Credentials:
         if self._credentials is None:
-            s = self._settings
+            key_id, secret = self._settings.s3_credentials()
             session = boto3.session.Session(
-                aws_access_key_id=s.s3_access_key_id.get_secret_value()
-                if s.s3_access_key_id
-                else None,
-                aws_secret_access_key=s.s3_secret_access_key.get_secret_value()
-                if s.s3_secret_access_key
-                else None,
-                region_name=s.s3_region,
+                aws_access_key_id=key_id,
+                aws_secret_access_key=secret,
+                region_name=self._settings.s3_region,
             )
             self._credentials = session.get_credentials()
             if self._credentials is None:
