@@ -49,7 +49,7 @@ def _identity(settings: Settings) -> tuple[object, ...]:
         secret = settings.disk_url_secret
         return (
             "disk",
-            str(settings.disk_root.resolve()),
+            str(settings.disk_root),  # no resolve(): this runs on every store() call
             settings.disk_url_base or f"http://{settings.api_host}:{settings.api_port}",
             secret.get_secret_value() if secret else None,
         )
