@@ -8,8 +8,8 @@ imported is the episode's *_source_url (the one it last received).
 In batches of `batch_size`, up to `limit` assets:
 1. claim a batch (PostgreSQL: SELECT ... FOR UPDATE SKIP LOCKED, marking claimed_at, so two
    backfills running at once never take the same asset; SQLite has a single writer);
-2. move it with flows.common.transfer.transfer_assets - the import's own download, prepare,
-   upload and record tasks, retries and progress;
+2. move it with flows.common.transfer.transfer_assets - the import's own chunks of download,
+   prepare, upload and record, retries and progress;
 3. release the claims; failures are recorded on the asset rows as in an import.
 Each asset is tried at most once per run. The report is the import's (TransferReport).
 

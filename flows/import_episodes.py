@@ -6,8 +6,9 @@
    one exits saying which run has the movie), then upsert every episode with its temporary
    URLs (one transaction: the "instant" step);
 2. skip assets the database records as stored from the same source, once S3 confirms the sha256;
-3. move the rest through download -> prepare -> upload -> record, `import_concurrency` at a time,
-   each step a task run with its own retries (transient errors only, backoff with jitter);
+3. move the rest through download -> prepare -> upload -> record in chunks (one task run per
+   chunk, `import_concurrency` chunks at a time), each asset with its own retries inside its
+   chunk (transient errors only, backoff with jitter);
 4. mark what finally failed (episodes keep their temporary URLs) and report.
 
 An import is an explicit request: it tries every asset of its manifest, abandoned ones (dead

@@ -166,13 +166,20 @@ class Settings(BaseSettings):
         description="Assets each LocalCluster worker process runs at once (downloads and "
         "uploads wait on the network; image and video work release the GIL)",
     )
-    step_tasks_max_assets: int = Field(
-        default=200,
-        ge=0,
-        alias="REELFLOW_STEP_TASKS_MAX_ASSETS",
-        description="Runs with up to this many assets get one task run per step (download, "
-        "prepare, upload, record); bigger runs get one task run per asset, to keep "
-        "orchestration cost low",
+    chunk_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=60,
+        alias="REELFLOW_CHUNK_SECONDS",
+        description="Work per task run: import and backfill move assets in chunks sized to "
+        "take about this long (one task run each; the Prefect UI shows one per chunk)",
+    )
+    chunk_max_assets: int = Field(
+        default=500,
+        ge=1,
+        le=10_000,
+        alias="REELFLOW_CHUNK_MAX_ASSETS",
+        description="Most assets in one chunk (one task run), however cheap they are",
     )
     malloc_arenas: int = Field(
         default=2,

@@ -18,6 +18,7 @@ attempts): the typed value the flow records, see `step_failures`.
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, ParamSpec, TypeVar
@@ -35,6 +36,7 @@ from tasks.log import quiet_expected_errors
 __all__ = [
     "RETRYING",
     "apply_retry_policy",
+    "asset_attempt",
     "attempt_number",
     "io_task",
     "retry_transient",
@@ -93,8 +95,28 @@ def apply_retry_policy(settings: Settings) -> None:
         declared.retry_jitter_factor = jitter
 
 
+# Inside a chunk (tasks/transfer.py) each asset counts its own tries, not the task run's.
+_asset_attempt: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "reelflow_asset_attempt", default=None
+)
+
+
+@contextmanager
+def asset_attempt(number: int) -> Iterator[None]:
+    """Within the block, attempt_number() is `number`: the try of one asset in a chunk."""
+    token = _asset_attempt.set(number)
+    try:
+        yield
+    finally:
+        _asset_attempt.reset(token)
+
+
 def attempt_number() -> int:
-    """1 on the first try of the current task run, 2 on the first retry, ..."""
+    """1 on the first try, 2 on the first retry, ...: of the asset being moved inside a chunk,
+    else of the current task run."""
+    within_chunk = _asset_attempt.get()
+    if within_chunk is not None:
+        return within_chunk
     return int(current_task_run.run_count or 1)
 
 

@@ -1,36 +1,51 @@
-"""Task: one asset's whole journey (download, prepare, upload, record) as ONE task run.
+"""Task: a chunk of assets, each through its whole journey (download, prepare, upload, record),
+as ONE task run.
 
-Large runs use this instead of one task run per step: a task run costs ~10 ms of CPU between
-client and server here, so four per asset would spend more on orchestration than on work at
-thousands of assets. The steps are the same functions the per-step tasks run. A retry resumes
-after the last step that succeeded (a failed upload is retried without downloading again).
+A task run costs ~10-45 ms of orchestration here (client, server, database), more than an asset
+that fails at its first byte, so one task run per asset capped a fleet near 18 assets/s.
+A chunk runs the same step functions for many assets (reelflow.core.chunking sizes it to
+~2 s of work), one asset at a time: the task runner's threads, or Dask's workers, run chunks
+side by side.
+
+Each asset keeps its own retry policy inside the chunk: a transient error is tried again after
+the configured backoff with jitter (the chunk works on its other assets meanwhile), a terminal
+one never, and a retry resumes after the asset's last step that succeeded. Every asset ends as
+one AssetOutcome: stored, or failed with its StepFailure. The chunk itself only fails when
+something outside the assets breaks; its re-run (Prefect's retry, or Dask running it again on
+another worker when one dies) asks the database which assets an earlier try already recorded
+since the run began, and moves only the others.
 """
 
 from __future__ import annotations
 
 import atexit
+import datetime as dt
+import heapq
 import shutil
 import tempfile
 import threading
+import time
+from collections import deque
 from dataclasses import replace
-from uuid import UUID
 
-from prefect.runtime import task_run as current_task_run
-
-from reelflow.core.errors import StepFailed, StepFailure, is_retryable
-from reelflow.core.models import AssetJob, Downloaded, Prepared, Stored
+from reelflow.adapters.db import imports
+from reelflow.core.backoff import backoff_delays
+from reelflow.core.chunking import Chunk, retry_delay
+from reelflow.core.errors import StepFailed, StepFailure
+from reelflow.core.models import AssetJob, AssetOutcome, Downloaded, Prepared, Stored
+from reelflow.services import resources
 from reelflow.settings import get_settings
 from tasks.download import download_asset
+from tasks.log import run_logger
+from tasks.outage import ride_out
 from tasks.prepare import prepare_asset
 from tasks.record import record
-from tasks.retry import attempt_number, io_task
+from tasks.retry import asset_attempt, io_task
 from tasks.upload import upload_asset
 
-# What each running transfer has achieved so far, kept across its retries (same process).
-_progress: dict[UUID | None, Downloaded | Prepared] = {}
+__all__ = ["transfer", "transfer_chunk", "transfer_jobs"]
+
 _lock = threading.Lock()
-
-
 _own_spool: str | None = None
 
 
@@ -45,40 +60,98 @@ def _process_spool() -> str:
         return _own_spool
 
 
-def transfer(job: AssetJob, spool_dir: str | None) -> Stored:
-    """Every step of one asset. `spool_dir` None: this process's own spool (on a Dask worker,
-    its machine's disk). A module-level function under its own name, so that pickle sends a
-    Dask worker a reference to it, not a copy dragging this module's lock and progress along."""
-    spool_dir = spool_dir or _process_spool()
-    run_id = current_task_run.id
-    with _lock:
-        done = _progress.get(run_id)
-    try:
+def _steps(
+    job: AssetJob,
+    spool_dir: str,
+    done: Downloaded | Prepared | None,
+    attempt: int,
+    keep: dict[AssetJob, Downloaded | Prepared],
+) -> Stored:
+    """One try of one asset, resuming after its last step that succeeded (kept in `keep`)."""
+    with asset_attempt(attempt):
         if not isinstance(done, Prepared):
             if not isinstance(done, Downloaded):
                 done = download_asset.fn(job, spool_dir)
-                with _lock:
-                    _progress[run_id] = done
+                keep[job] = done
             done = prepare_asset.fn(done)
-            with _lock:
-                _progress[run_id] = done
+            keep[job] = done
         stored: Stored = upload_asset.fn(done)
-        # One task run per asset: its run count is the asset's attempt count.
-        stored = record(stored, attempt_number())
-    except StepFailed as exc:
-        if not is_retryable(exc) or attempt_number() > get_settings().retries:
-            with _lock:
-                _progress.pop(run_id, None)
-        # The steps count attempts per step; here the task run's count is the asset's.
-        failure = replace(exc.failure, attempts=attempt_number())
-        raise StepFailed(failure) from exc.__cause__
-    except Exception as exc:  # a bug outside the steps: terminal, recorded like a failed step
-        with _lock:
-            _progress.pop(run_id, None)
-        raise StepFailed(StepFailure.of("transfer", exc, attempt_number())) from exc
-    with _lock:
-        _progress.pop(run_id, None)
-    return stored
+        return record(stored, attempt)
 
 
-transfer_asset = io_task("transfer", task_run_name="transfer-{job.label}")(transfer)
+def transfer_jobs(
+    jobs: tuple[AssetJob, ...], spool_dir: str | None, since: dt.datetime | None = None
+) -> list[AssetOutcome]:
+    """Move every job, each with its own retries; one outcome per job, in order.
+
+    `spool_dir` None: this process's own spool (on a Dask worker, its machine's disk).
+    `since`: the start of the run; jobs recorded stored since then are not moved again.
+    A module-level function under its own name, so that pickle sends a Dask worker a reference
+    to it, not a copy of this module's state."""
+    settings = get_settings()
+    spool = spool_dir or _process_spool()
+    logger = run_logger()
+    outcomes: dict[int, AssetOutcome] = {}
+    if since is not None:
+        finished = ride_out(
+            "database", lambda: imports.recorded_since(resources.engine(), jobs, since)
+        )
+        if finished:
+            logger.info("%d assets were recorded by an earlier try; moving the rest", len(finished))
+        outcomes.update({i: finished[job] for i, job in enumerate(jobs) if job in finished})
+    delays = backoff_delays(settings.retries, settings.retry_base_delay)
+    ready = deque(i for i in range(len(jobs)) if i not in outcomes)
+    waiting: list[tuple[float, int]] = []  # (due on the monotonic clock, index)
+    attempts: dict[int, int] = {}
+    keep: dict[AssetJob, Downloaded | Prepared] = {}
+    while ready or waiting:
+        if not ready:
+            time.sleep(max(0.0, waiting[0][0] - time.monotonic()))
+        now = time.monotonic()
+        while waiting and waiting[0][0] <= now:
+            ready.append(heapq.heappop(waiting)[1])
+        if not ready:
+            continue
+        index = ready.popleft()
+        job = jobs[index]
+        attempt = attempts[index] = attempts.get(index, 0) + 1
+        try:
+            stored = _steps(job, spool, keep.get(job), attempt, keep)
+        except StepFailed as exc:
+            failure = replace(exc.failure, attempts=attempt)
+        except Exception as exc:  # a bug outside the steps: terminal, recorded like a failed step
+            failure = StepFailure.of("transfer", exc, attempt)
+        else:
+            keep.pop(job, None)
+            outcomes[index] = AssetOutcome.of_stored(stored)
+            continue
+        delay = retry_delay(
+            attempt, retryable=failure.retryable, delays=delays, jitter=settings.retry_jitter
+        )
+        if delay is None:
+            keep.pop(job, None)
+            outcomes[index] = AssetOutcome.of_failure(job, failure)
+            continue
+        logger.warning(
+            "Retry %d/%d will start %.3f seconds from now: %s failed at %s",
+            attempt,
+            settings.retries,
+            delay,
+            job.label,
+            failure.describe(),
+        )
+        heapq.heappush(waiting, (time.monotonic() + delay, index))
+    return [outcomes[i] for i in range(len(jobs))]
+
+
+def transfer(
+    chunk: Chunk[AssetJob], spool_dir: str | None, since: dt.datetime | None
+) -> list[AssetOutcome]:
+    """The chunk's jobs, moved (transfer_jobs); the function the task below runs."""
+    return transfer_jobs(chunk.items, spool_dir, since)
+
+
+# Named after its range in the UI. The chunk's assets retry inside it; the task run itself
+# only fails when the chunk broke (the database down past the outage gate's patience for its
+# resume check): then the one retry policy of io_task applies, and the re-run resumes.
+transfer_chunk = io_task("transfer", task_run_name="transfer {chunk.label}")(transfer)

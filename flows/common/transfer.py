@@ -1,37 +1,38 @@
 """The part of an import that moves assets, shared by import-episodes and backfill.
 
 Composition only: verify what is recorded as stored, then run the rest through
-download -> prepare -> upload -> record, mark what failed, and report progress.
+download -> prepare -> upload -> record in chunks (tasks/transfer.py: one task run per chunk,
+each asset with its own retries inside it), mark what failed, and report progress per asset.
 
-Up to `step_tasks_max_assets` assets, every step is its own task run (retries and states per
-step in the UI). Bigger runs use one task run per asset (tasks/transfer.py) running the same
-steps: orchestration costs ~10 ms CPU per task run here, and four per asset would dominate.
+Chunks are sized as they are submitted (reelflow.core.chunking.ChunkSizer): about
+REELFLOW_CHUNK_SECONDS of work each, at most REELFLOW_CHUNK_MAX_ASSETS assets, and never more
+than an even share of what is left across the slots, so the last chunks keep every thread (or
+Dask worker) busy. A task run costs ~10-45 ms of orchestration here: at ~2 s a chunk that is
+1-2 % of the run, where one task run per asset made the server the bottleneck.
 
-On a Dask cluster (REELFLOW_TASK_RUNNER=dask) every run uses one task per asset, whatever its
-size, with the spool on that Dask worker's own disk (spool_dir=None): an asset's chain never
-needs a file on another machine, and only its small result (keys, sizes, sha256) travels back
-through the scheduler, never its bytes.
+On a Dask cluster (REELFLOW_TASK_RUNNER=dask) chunks go to the workers, with the spool on that
+worker's own disk (spool_dir=None): an asset's steps all run on one worker, and only the small
+outcomes (keys, sizes, errors) travel back through the scheduler, never the bytes.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from flows.common.pipeline import StageResult, run_pipeline
+from flows.common.pipeline import ChunkResult, run_chunks
 from flows.common.progress import Progress
-from reelflow.core.errors import StepFailed, StepFailure
-from reelflow.core.models import AssetJob, AssetOutcome, Stored
+from reelflow.core.chunking import ChunkSizer, chunk_label
+from reelflow.core.errors import StepFailure
+from reelflow.core.models import AssetJob, AssetOutcome
 from reelflow.settings import Settings
-from tasks.download import download_asset
-from tasks.prepare import prepare_asset
-from tasks.record import record_failures, record_stored
-from tasks.transfer import transfer_asset
-from tasks.upload import upload_asset
+from tasks.record import record_failures
+from tasks.transfer import transfer_chunk
 from tasks.verify import verify_stored
 
 __all__ = ["Transferred", "transfer_assets"]
@@ -39,33 +40,22 @@ __all__ = ["Transferred", "transfer_assets"]
 VERIFY_BATCH = 500
 
 
-def _outcome(result: StageResult) -> AssetOutcome:
-    job: AssetJob = result.item
+def _outcomes(result: ChunkResult[AssetJob]) -> list[AssetOutcome]:
+    """One outcome per asset of a finished chunk. A chunk whose task run itself failed (after
+    its own retry) fails each of its assets with that error, as one attempt."""
     if result.ok:
-        stored: Stored = result.value
-        return AssetOutcome(
-            job=job,
-            status="stored",
-            bucket=stored.bucket,
-            key=stored.key,
-            source_bytes=stored.prepared.source_bytes,
-            bytes=stored.prepared.bytes,
-            attempts=stored.prepared.attempts,
-            uploaded=stored.uploaded,
-            renditions=stored.renditions,
-        )
+        return list(result.value)
     error = result.error or RuntimeError("no error recorded")
-    if isinstance(error, StepFailed):
-        failure = error.failure
-    else:  # a task failed outside its steps (a bug, or Prefect itself): one attempt
-        failure = StepFailure.of(result.failed_stage or "transfer", error, 1)
-    return AssetOutcome(
-        job=job,
-        status="failed",
-        error=failure.describe(),
-        attempts=failure.attempts,
-        retryable=failure.retryable,
-    )
+    failure = StepFailure.of("transfer", error, 1)
+    return [AssetOutcome.of_failure(job, failure) for job in result.chunk.items]
+
+
+def slots_of(settings: Settings) -> int:
+    """Chunks in flight at once: the LocalCluster's worker threads on Dask, else the import's
+    threads."""
+    if settings.task_runner == "dask" and not settings.dask_address:
+        return settings.dask_workers * settings.dask_threads_per_worker
+    return settings.import_concurrency
 
 
 @dataclass(frozen=True)
@@ -112,28 +102,29 @@ def transfer_assets(
     ]
 
     spool = Path(tempfile.mkdtemp(prefix="reelflow-", dir=settings.spool_dir))
-    stages: list[tuple[Any, dict[str, Any]]]
-    if settings.task_runner == "dask":
-        stages = [(transfer_asset, {"spool_dir": None})]
-    elif len(todo) <= settings.step_tasks_max_assets:
-        stages = [
-            (download_asset, {"spool_dir": str(spool)}),
-            (prepare_asset, {}),
-            (upload_asset, {}),
-            (record_stored, {}),
-        ]
-    else:
-        stages = [(transfer_asset, {"spool_dir": str(spool)})]
+    # A Dask worker spools on its own disk; a re-run chunk skips what was recorded since now.
+    spool_dir = None if settings.task_runner == "dask" else str(spool)
+    since = dt.datetime.now(dt.UTC)
+    sizer = ChunkSizer(target_seconds=settings.chunk_seconds, max_size=settings.chunk_max_assets)
+    moved: dict[AssetJob, AssetOutcome] = {}
+
+    def finished(result: ChunkResult[AssetJob]) -> None:
+        for outcome in _outcomes(result):
+            progress.advance(outcome)
+            moved[outcome.job] = outcome
+
     try:
-        results = run_pipeline(
+        run_chunks(
             todo,
-            stages,
-            window=settings.import_concurrency * 2,
-            on_done=lambda r: progress.advance(_outcome(r)),
+            lambda chunk: transfer_chunk.submit(chunk, spool_dir, since),
+            sizer=sizer,
+            slots=slots_of(settings),
+            label=chunk_label,
+            on_done=finished,
         )
     finally:
         shutil.rmtree(spool, ignore_errors=True)
-    outcomes += [_outcome(result) for result in results]
+    outcomes += [moved[job] for job in todo]
 
     failed = [i for i, o in enumerate(outcomes) if o.status == "failed"]
     if not failed:

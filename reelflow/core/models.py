@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from reelflow.core.errors import StepFailure
 from reelflow.core.keys import AssetKind
 from reelflow.core.placeholder import Placeholder
 
@@ -144,3 +145,29 @@ class AssetOutcome:
     retryable: bool = False
     # A thumbnail's renditions stored by this run (the report's per-rung bytes).
     renditions: tuple[StoredRendition, ...] = ()
+
+    @classmethod
+    def of_stored(cls, stored: Stored) -> AssetOutcome:
+        """An asset this run stored (or found stored with the same bytes)."""
+        return cls(
+            job=stored.prepared.job,
+            status="stored",
+            bucket=stored.bucket,
+            key=stored.key,
+            source_bytes=stored.prepared.source_bytes,
+            bytes=stored.prepared.bytes,
+            attempts=stored.prepared.attempts,
+            uploaded=stored.uploaded,
+            renditions=stored.renditions,
+        )
+
+    @classmethod
+    def of_failure(cls, job: AssetJob, failure: StepFailure) -> AssetOutcome:
+        """An asset that failed for good in this run: its last step's error, as recorded."""
+        return cls(
+            job=job,
+            status="failed",
+            error=failure.describe(),
+            attempts=failure.attempts,
+            retryable=failure.retryable,
+        )

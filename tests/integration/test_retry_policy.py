@@ -134,15 +134,15 @@ def test_each_task_retries_transient_errors_only(name, fast_policy):
 
 
 def test_the_dask_task_pickles_its_function_by_reference_and_its_options_by_value(fast_policy):
-    """A Dask worker imports transfer's function (it is never copied with this module's lock
-    and progress), and gets the task's options as the flow set them."""
+    """A Dask worker imports the chunk's function (never a copy of this module's state), and
+    gets the task's options as the flow set them."""
     import cloudpickle
 
-    from tasks.transfer import transfer, transfer_asset
+    from tasks.transfer import transfer, transfer_chunk
 
     apply_retry_policy(get_settings())
-    shipped = cloudpickle.loads(cloudpickle.dumps(transfer_asset))
-    assert shipped is not transfer_asset
+    shipped = cloudpickle.loads(cloudpickle.dumps(transfer_chunk))
+    assert shipped is not transfer_chunk
     assert shipped.fn is transfer, "the function travels by reference"
     assert shipped.retries == CONFIGURED_RETRIES
     assert shipped.retry_condition_fn is retry_transient

@@ -3,7 +3,8 @@ Each function is one short transaction; the rules it applies live in reelflow.co
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import datetime as dt
+from collections.abc import Collection, Sequence
 from typing import Any, Literal
 
 from sqlalchemy import case, delete, func, select, update
@@ -15,7 +16,7 @@ from reelflow.adapters.db.schema import URL_COLUMNS, Asset, Episode, Movie, Purg
 from reelflow.core.keys import s3_url
 from reelflow.core.ladder import Ladder
 from reelflow.core.manifest import Manifest
-from reelflow.core.models import AssetJob, Stored
+from reelflow.core.models import AssetJob, AssetOutcome, Stored
 from reelflow.core.rules import (
     after_failure,
     already_stored,
@@ -25,7 +26,7 @@ from reelflow.core.rules import (
 )
 from reelflow.core.video import PreviewSpec
 
-__all__ = ["record_failed", "record_stored", "upsert_manifest"]
+__all__ = ["record_failed", "record_stored", "recorded_since", "upsert_manifest"]
 
 
 @db_errors
@@ -324,3 +325,47 @@ def record_failed(
             values["source_url"] = job.source_url
         conn.execute(update(Asset).where(Asset.id == row.id).values(**values))
     return became.status
+
+
+@db_errors
+def recorded_since(
+    engine: Engine, jobs: Sequence[AssetJob], since: dt.datetime
+) -> dict[AssetJob, AssetOutcome]:
+    """The jobs already recorded stored, from their own source, at or after `since` (the
+    start of their run): what an earlier try of the same chunk finished before it was cut
+    short (a killed worker, a crashed task run). A re-run moves only the others."""
+    if not jobs:
+        return {}
+    by_key = {(job.episode_id, job.kind): job for job in jobs}
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(
+                Asset.episode_id,
+                Asset.kind,
+                Asset.bucket,
+                Asset.key,
+                Asset.bytes,
+                Asset.source_bytes,
+                Asset.source_url,
+                Asset.attempts,
+            ).where(
+                Asset.episode_id.in_({job.episode_id for job in jobs}),
+                Asset.status == "stored",
+                Asset.stored_at >= since,
+            )
+        ).all()
+    done: dict[AssetJob, AssetOutcome] = {}
+    for row in rows:
+        job = by_key.get((row.episode_id, row.kind))
+        if job is None or row.source_url != job.source_url:
+            continue
+        done[job] = AssetOutcome(
+            job=job,
+            status="stored",
+            bucket=row.bucket,
+            key=row.key,
+            source_bytes=row.source_bytes,
+            bytes=row.bytes,
+            attempts=row.attempts,
+        )
+    return done
