@@ -25,7 +25,7 @@ def _from_stored(job: AssetJob, spool_dir: str, path: Path, max_bytes: int) -> D
     assert job.known_bucket and job.known_key
     bucket, key = job.known_bucket, job.known_key
     settings = get_settings()
-    run_logger().info("Reading %s from the stored %s", job.label, key)
+    run_logger().debug("Reading %s from the stored %s", job.label, key)
     with step_failures("download"):
         wait_for_space(spool_dir, settings, job.label)
         try:
@@ -61,7 +61,7 @@ def download_asset(job: AssetJob, spool_dir: str) -> Downloaded:
         return _from_stored(job, spool_dir, Path(spool_dir) / f"{uuid.uuid4().hex}.src", max_bytes)
     policy = FetchPolicy.from_settings(settings)
     path = Path(spool_dir) / f"{uuid.uuid4().hex}.src"
-    logger.info("Downloading %s from %s", job.label, redact(job.source_url))
+    logger.debug("Downloading %s from %s", job.label, redact(job.source_url))
     with step_failures("download"):
         wait_for_space(spool_dir, settings, job.label)
         try:

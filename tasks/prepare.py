@@ -258,7 +258,7 @@ def _render(
     )
     with _cpu_slots(settings.compress_concurrency):
         rendering = render_ladder(data, specs, policy)
-    run_logger().info("Rendered %s: %s", job.label, _describe(rendering))
+    run_logger().debug("Rendered %s: %s", job.label, _describe(rendering))
     files = []
     with spool_errors(src.parent):
         for one in rendering.renditions:

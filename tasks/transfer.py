@@ -141,7 +141,17 @@ def transfer_jobs(
             failure.describe(),
         )
         heapq.heappush(waiting, (time.monotonic() + delay, index))
-    return [outcomes[i] for i in range(len(jobs))]
+    ended = [outcomes[i] for i in range(len(jobs))]
+    kept = [o for o in ended if o.status == "stored"]
+    # One line per chunk: per-step lines are DEBUG (at thousands of assets they were most of
+    # the Prefect API's work); each failed asset is one line in the run's report.
+    logger.info(
+        "%d stored (%d uploaded), %d failed",
+        len(kept),
+        sum(o.uploaded for o in kept),
+        len(ended) - len(kept),
+    )
+    return ended
 
 
 def transfer(

@@ -31,9 +31,9 @@ def _put(
     """Upload unless the store already holds these bytes; True when an object was written."""
     found = store.head(bucket, key)
     if found is not None and found.sha256 == sha256:
-        run_logger().info("Already stored with the same sha256: %s", key)
+        run_logger().debug("Already stored with the same sha256: %s", key)
         return False
-    run_logger().info("Uploading to %s: %s (%d bytes)", store.name, key, size)
+    run_logger().debug("Uploading to %s: %s (%d bytes)", store.name, key, size)
     store.put_file(
         bucket,
         key,

@@ -1,7 +1,7 @@
 """Drive items through one task in chunks: each chunk one task run, `slots` of them in flight,
 each sized when it is submitted from how long the chunks before it took
-(reelflow.core.chunking.ChunkSizer), so a task run does ~2 s of work whatever an item costs,
-and the last chunks spread across every slot.
+(reelflow.core.chunking.ChunkSizer), so a task run does ~2 s of the machine's work whatever an
+item costs, and the last chunks spread across every slot.
 
 Memory stays flat however many items pass: Prefect keeps every task run's state and result in
 the flow run's context (`FlowRunContext.run_results`, keyed by id(result), so that a result
@@ -71,7 +71,7 @@ def run_chunks(
     def fill() -> None:
         nonlocal position, in_flight, submitted
         while position < len(items) and in_flight < slots:
-            size = sizer.next_size(len(items) - position, slots)
+            size = sizer.next_size(len(items) - position)
             part = items[position : position + size]
             chunk = Chunk(items=tuple(part), label=label(part))
             index = submitted

@@ -5,10 +5,11 @@ download -> prepare -> upload -> record in chunks (tasks/transfer.py: one task r
 each asset with its own retries inside it), mark what failed, and report progress per asset.
 
 Chunks are sized as they are submitted (reelflow.core.chunking.ChunkSizer): about
-REELFLOW_CHUNK_SECONDS of work each, at most REELFLOW_CHUNK_MAX_ASSETS assets, and never more
-than an even share of what is left across the slots, so the last chunks keep every thread (or
-Dask worker) busy. A task run costs ~10-45 ms of orchestration here: at ~2 s a chunk that is
-1-2 % of the run, where one task run per asset made the server the bottleneck.
+REELFLOW_CHUNK_SECONDS of the machine's time each (the run finishes about one chunk that often),
+at most REELFLOW_CHUNK_MAX_ASSETS assets, and never more than an even share of what is left, so
+the last chunks keep every thread (or Dask worker) busy. A task run costs ~10-45 ms of
+orchestration here: one every ~2 s is 1-2 % of the run, where one task run per asset made the
+server the bottleneck.
 
 On a Dask cluster (REELFLOW_TASK_RUNNER=dask) chunks go to the workers, with the spool on that
 worker's own disk (spool_dir=None): an asset's steps all run on one worker, and only the small
@@ -105,7 +106,10 @@ def transfer_assets(
     # A Dask worker spools on its own disk; a re-run chunk skips what was recorded since now.
     spool_dir = None if settings.task_runner == "dask" else str(spool)
     since = dt.datetime.now(dt.UTC)
-    sizer = ChunkSizer(target_seconds=settings.chunk_seconds, max_size=settings.chunk_max_assets)
+    slots = slots_of(settings)
+    sizer = ChunkSizer(
+        slots=slots, target_seconds=settings.chunk_seconds, max_size=settings.chunk_max_assets
+    )
     moved: dict[AssetJob, AssetOutcome] = {}
 
     def finished(result: ChunkResult[AssetJob]) -> None:
@@ -118,7 +122,7 @@ def transfer_assets(
             todo,
             lambda chunk: transfer_chunk.submit(chunk, spool_dir, since),
             sizer=sizer,
-            slots=slots_of(settings),
+            slots=slots,
             label=chunk_label,
             on_done=finished,
         )

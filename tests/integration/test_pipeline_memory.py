@@ -56,7 +56,7 @@ def chunked_flow(items: int) -> tuple[list[list[int] | None], list[int], int, in
     results = run_chunks(
         list(range(items)),
         double.submit,
-        sizer=ChunkSizer(first_size=3, max_size=5),
+        sizer=ChunkSizer(slots=2, first_size=3, max_size=5),
         slots=2,
         label=lambda part: f"{part[0]}-{part[-1]}",
     )

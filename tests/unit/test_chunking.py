@@ -28,53 +28,55 @@ def test_chunk_label(jobs: list[AssetJob], label: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("observed", "remaining", "slots", "size"),
+    ("observed", "remaining", "size"),
     [
-        ([], 10_000, 16, 4),  # nothing known: the first size
-        ([(4, 0.04)], 10_000, 16, 16),  # 10 ms an asset: 200 wanted, at most 4x the largest
-        ([(4, 0.04)] * 1, 3, 16, 1),  # 3 left over 16 slots: one each
-        ([(4, 4.0)], 10_000, 16, 2),  # 1 s an asset: two make the 2 s target
-        ([(4, 40.0)], 10_000, 16, 1),  # slower than the target: never below one
-        ([(4, 0.0)], 10_000, 16, 16),  # free assets: growth still bounds the step
-        ([(4, 0.04)], 0, 16, 0),  # nothing left
+        ([], 10_000, 4),  # nothing known: the first size
+        # 4 assets in 0.64 s with 16 slots: 10 ms of the machine each; 200 wanted, at most 4x
+        ([(4, 0.64)], 10_000, 16),
+        ([(4, 0.64)], 3, 1),  # 3 left over two rounds of 16 slots: one each
+        ([(4, 64.0)], 10_000, 2),  # 1 s each: two make the 2 s target
+        ([(4, 640.0)], 10_000, 1),  # slower than the target: never below one
+        ([(4, 0.0)], 10_000, 16),  # free assets: growth still bounds the step
+        ([(4, 0.64)], 0, 0),  # nothing left
     ],
 )
-def test_next_size(observed, remaining: int, slots: int, size: int) -> None:
-    sizer = ChunkSizer(target_seconds=2.0, max_size=500, first_size=4, growth=4.0)
-    sizer.next_size(100, 1)  # the first chunk was 4
+def test_next_size(observed, remaining: int, size: int) -> None:
+    sizer = ChunkSizer(slots=16, target_seconds=2.0, max_size=500, first_size=4, growth=4.0)
+    sizer.next_size(100)  # the first chunk was 4
     for items, seconds in observed:
         sizer.observe(items, seconds)
-    assert sizer.next_size(remaining, slots) == size
+    assert sizer.next_size(remaining) == size
 
 
 def test_sizes_grow_to_the_target_and_stop_at_the_maximum() -> None:
-    sizer = ChunkSizer(target_seconds=2.0, max_size=300, first_size=4, growth=4.0)
+    sizer = ChunkSizer(slots=4, target_seconds=2.0, max_size=300, first_size=4, growth=4.0)
     sizes = []
     for _ in range(8):
-        size = sizer.next_size(1_000_000, 4)
+        size = sizer.next_size(1_000_000)
         sizes.append(size)
-        sizer.observe(size, size * 0.005)  # 5 ms an asset: 400 would make 2 s
+        sizer.observe(size, size * 0.005 * 4)  # 5 ms of the machine each: 400 make 2 s
     assert sizes == [4, 16, 64, 256, 300, 300, 300, 300]
 
 
 def test_estimate_follows_a_change_in_cost() -> None:
-    sizer = ChunkSizer(target_seconds=2.0, max_size=10_000, first_size=100, growth=100.0)
-    sizer.next_size(10_000, 1)
+    sizer = ChunkSizer(slots=1, target_seconds=2.0, max_size=10_000, first_size=100, growth=100)
+    sizer.next_size(10_000)
     sizer.observe(100, 1.0)  # 10 ms an asset
-    assert sizer.next_size(10_000, 1) == 200
+    assert sizer.next_size(10_000) == 200
     for _ in range(20):
         sizer.observe(100, 10.0)  # now 100 ms an asset
-    assert sizer.next_size(10_000, 1) == 20
+    assert sizer.next_size(10_000) == 20
 
 
 def test_last_chunks_spread_over_the_slots() -> None:
-    sizer = ChunkSizer(target_seconds=2.0, max_size=500, first_size=500)
+    sizer = ChunkSizer(slots=8, target_seconds=2.0, max_size=500, first_size=500)
     remaining, sizes = 1000, []
     while remaining:
-        size = sizer.next_size(remaining, 8)
+        size = sizer.next_size(remaining)
         sizes.append(size)
         remaining -= size
-    assert sizes[0] == 125 and sum(sizes) == 1000 and sizes[-1] >= 1
+    assert sizes[0] == 63, "an even share of two rounds of 8 slots"
+    assert sum(sizes) == 1000 and sizes == sorted(sizes, reverse=True) and sizes[-1] == 1
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ one retry owner for transient storage errors, so attempts do not multiply.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from collections.abc import Sequence
 from typing import Any, BinaryIO
@@ -125,24 +126,25 @@ class S3Store:
 
         Objects are private (no ACL is granted). The sha256 goes into the object's metadata so
         a re-run can prove an object is already the right one without downloading it."""
-        config = TransferConfig(
-            multipart_threshold=self._settings.multipart_threshold,
-            multipart_chunksize=self._settings.multipart_chunksize,
-            max_concurrency=MULTIPART_CONCURRENCY,
-            use_threads=True,
-        )
+        extra = {
+            "ContentType": content_type,
+            "CacheControl": cache_control,
+            "Metadata": {"sha256": sha256},
+        }
         with storage_errors(f"upload {key}"):
-            self.client.upload_file(
-                path,
-                bucket,
-                key,
-                ExtraArgs={
-                    "ContentType": content_type,
-                    "CacheControl": cache_control,
-                    "Metadata": {"sha256": sha256},
-                },
-                Config=config,
+            if os.path.getsize(path) < self._settings.multipart_threshold:
+                # One PUT from the open file: upload_file would start a transfer manager and
+                # its threads for each call, most of the cost of a small object.
+                with open(path, "rb") as body:
+                    self.client.put_object(Bucket=bucket, Key=key, Body=body, **extra)
+                return
+            config = TransferConfig(
+                multipart_threshold=self._settings.multipart_threshold,
+                multipart_chunksize=self._settings.multipart_chunksize,
+                max_concurrency=MULTIPART_CONCURRENCY,
+                use_threads=True,
             )
+            self.client.upload_file(path, bucket, key, ExtraArgs=extra, Config=config)
 
     def get_to(self, bucket: str, key: str, dest: BinaryIO, *, max_bytes: int) -> tuple[int, str]:
         """Stream an object into `dest`; (bytes, sha256 hex). A missing object is StorageRejected
