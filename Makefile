@@ -27,7 +27,7 @@ system-deps:  ## Debian's chromium for the UI test (browser downloads are not us
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test: install system-deps lint  ## the layer contract and lint, then the whole suite against real PostgreSQL, Redis, S3 (moto), Prefect
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n 2 --dist loadgroup
 
 up: install  ## local stack: Prefect server + UI, a worker, local S3 (again: restarts only what changed)
 	$(VENV)/bin/reelflow up

@@ -38,6 +38,15 @@ from tests.support.movies import serve_movie
 from tests.support.services import migrated_database
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every end-to-end test on one pytest-xdist worker (`make test` runs `-n 2 --dist
+    loadgroup`): they share one real Prefect server and its workers, started once."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(item.path).parents:
+            item.add_marker(pytest.mark.xdist_group("e2e"))
+
+
 class PrefectServer:
     """`prefect server start` in a child process (API + UI); restart() keeps its database."""
 
