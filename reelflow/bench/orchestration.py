@@ -108,22 +108,24 @@ def manifest(base: str, movie_id: str, assets: int) -> dict[str, Any]:
     }
 
 
-def count_task_runs(flow_run_id: Any) -> int:
+def count_task_runs(flow_run_id: Any, settle_seconds: float = 60.0) -> int:
+    """The flow run's task runs as the server has them. Prefect 3 records task runs from
+    events, behind the run: count until the figure holds still for 3 s (at most
+    `settle_seconds`), or a recorder still catching up would be read as fewer task runs."""
     from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 
-    total, offset = 0, 0
+    body = {"flow_runs": {"id": {"any_": [str(flow_run_id)]}}}
+    last, steady_since = -1, time.monotonic()
+    deadline = time.monotonic() + settle_seconds
     with get_client(sync_client=True) as client:
         while True:
-            page = client.read_task_runs(
-                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
-                limit=200,
-                offset=offset,
-            )
-            total += len(page)
-            offset += 200
-            if len(page) < 200:
-                return total
+            count = int(client._client.post("/task_runs/count", json=body).json())
+            now = time.monotonic()
+            if count != last:
+                last, steady_since = count, now
+            elif now - steady_since >= 3.0 or now > deadline:
+                return count
+            time.sleep(0.5)
 
 
 def run_import_flow(data: dict[str, Any], chunk_max: int | None) -> tuple[float, Any, Any]:
