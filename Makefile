@@ -49,6 +49,7 @@ bench: install  ## every benchmark; each prints figures against a baseline from 
 	$(VENV)/bin/reelflow bench video --json
 	$(VENV)/bin/reelflow bench api --json
 	$(VENV)/bin/reelflow bench scale --json
+	$(VENV)/bin/reelflow bench orchestration --assets 2000 --json
 	$(VENV)/bin/reelflow bench import --episodes 200 --plain --json
 	$(VENV)/bin/reelflow bench submit --runs 5 --json
 

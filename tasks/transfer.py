@@ -27,6 +27,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import replace
+from pathlib import Path
 
 from reelflow.adapters.db import imports
 from reelflow.core.backoff import backoff_delays
@@ -58,6 +59,18 @@ def _process_spool() -> str:
             _own_spool = tempfile.mkdtemp(prefix="reelflow-worker-", dir=get_settings().spool_dir)
             atexit.register(shutil.rmtree, _own_spool, True)
         return _own_spool
+
+
+def _discard(done: Downloaded | Prepared | None) -> None:
+    """Remove the spool files of an asset given up on (a Dask worker's spool lives as long as
+    the worker)."""
+    if done is None:
+        return
+    paths = [done.path]
+    if isinstance(done, Prepared):
+        paths += [file.path for file in done.renditions]
+    for path in paths:
+        Path(path).unlink(missing_ok=True)
 
 
 def _steps(
@@ -129,7 +142,7 @@ def transfer_jobs(
             attempt, retryable=failure.retryable, delays=delays, jitter=settings.retry_jitter
         )
         if delay is None:
-            keep.pop(job, None)
+            _discard(keep.pop(job, None))
             outcomes[index] = AssetOutcome.of_failure(job, failure)
             continue
         logger.warning(
