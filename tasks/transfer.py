@@ -144,6 +144,8 @@ def transfer_jobs(
         if delay is None:
             _discard(keep.pop(job, None))
             outcomes[index] = AssetOutcome.of_failure(job, failure)
+            # One line per asset given up on, in its chunk's task run (the UI's view of it).
+            logger.error("%s failed after %d attempts: %s", job.label, attempt, failure.describe())
             continue
         logger.warning(
             "Retry %d/%d will start %.3f seconds from now: %s failed at %s",
@@ -157,7 +159,7 @@ def transfer_jobs(
     ended = [outcomes[i] for i in range(len(jobs))]
     kept = [o for o in ended if o.status == "stored"]
     # One line per chunk: per-step lines are DEBUG (at thousands of assets they were most of
-    # the Prefect API's work); each failed asset is one line in the run's report.
+    # the Prefect API's work); each failed asset had its own line above.
     logger.info(
         "%d stored (%d uploaded), %d failed",
         len(kept),

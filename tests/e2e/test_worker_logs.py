@@ -84,6 +84,7 @@ def test_expected_failures_in_a_worker_are_one_line_each(workers, stack_env, ori
     for name in ("gone.jpg", "missing.jpg"):
         task_errors = [m for level, task, m in import_logs if task and level >= 40 and name in m]
         assert len(task_errors) == 1, task_errors
+        assert "sig=" not in task_errors[0], "the URL's token is redacted"
     # The refusal is said once: the run's final state.
     assert sum(reason in m for _, _, m in sweep_logs) == 1, sweep_logs
     assert output.count(reason) == 1, output[-4000:]
