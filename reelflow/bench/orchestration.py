@@ -187,12 +187,11 @@ def register(bench_app: typer.Typer) -> None:
     ) -> None:
         """Orchestration alone: tiny assets through reelflow's chunks, through one task run per
         asset, and through the same step functions with no Prefect, in one run."""
-        from reelflow.adapters.db import migrate
+        from reelflow.bench.harness import local_s3
         from reelflow.bench.importer import run_plain
         from reelflow.devtools.media import photo_jpeg
-        from reelflow.devtools.s3server import MotoServer
         from reelflow.services import resources
-        from reelflow.settings import get_settings, reset_settings
+        from reelflow.settings import get_settings
 
         if not 1 <= assets <= 20_000:
             raise typer.BadParameter("between 1 and 20000 (one manifest)", param_hint="--assets")
@@ -206,25 +205,14 @@ def register(bench_app: typer.Typer) -> None:
             thumbs.append(path)
         model = CdnModel(latency_ms=0.0, bandwidth_mb_s=10_000.0, connections=256)
         results = []
+        # Read when local_s3 resets the settings: loopback origins allowed, spool in workdir.
+        os.environ["REELFLOW_FETCH_ALLOW"] = "127.0.0.1"
+        os.environ["REELFLOW_SPOOL_DIR"] = str(workdir)
         with (
-            MotoServer(log=workdir / "moto.log") as moto,
+            local_s3(workdir, "bench") as s3,
             OriginProcess(thumbs, thumbs[:1], assets, model) as base,
         ):
-            os.environ.update(
-                {
-                    "S3_ENDPOINT": moto.endpoint,
-                    "S3_ACCESS_KEY_ID": "bench",
-                    "S3_SECRET_ACCESS_KEY": "bench-secret",
-                    "S3_BUCKET_NAME": "bench",
-                    "REELFLOW_FETCH_ALLOW": "127.0.0.1",
-                    "REELFLOW_SPOOL_DIR": str(workdir),
-                }
-            )
-            os.environ.setdefault("DATABASE_URL", f"sqlite:///{workdir / 'bench.db'}")
-            reset_settings()
-            resources.dispose()
-            settings = get_settings()
-            migrate.upgrade(resources.engine())
+            settings = s3.settings
             resources.store().ensure_bucket(settings.s3_bucket_name)
             warm_prefect()
             from prefect import get_client
