@@ -1,6 +1,6 @@
 """A Dask worker process killed in the middle of an import: its chunks (two assets each here)
-are done by the other worker, exactly once. Every asset ends with one row, one object whose bytes hash to the row's
-sha256, and no object is uploaded twice.
+are done by the other worker, exactly once. Every asset ends with one row, one object whose
+bytes hash to the row's sha256, and no object is uploaded twice.
 
 The cluster is the test's own (a distributed.LocalCluster of 2 worker processes, given to the
 run by REELFLOW_DASK_ADDRESS), so it knows the workers' pids; the origin holds every download
