@@ -42,8 +42,8 @@ VERIFY_BATCH = 500
 
 
 def _outcomes(result: ChunkResult[AssetJob]) -> list[AssetOutcome]:
-    """One outcome per asset of a finished chunk. A chunk whose task run itself failed (after
-    its own retry) fails each of its assets with that error, as one attempt."""
+    """One outcome per asset of a finished chunk, in its order. A chunk whose task run itself
+    failed (its retries spent) fails each of its assets with that error, as one attempt."""
     if result.ok:
         return list(result.value)
     error = result.error or RuntimeError("no error recorded")
@@ -113,9 +113,9 @@ def transfer_assets(
     moved: dict[AssetJob, AssetOutcome] = {}
 
     def finished(result: ChunkResult[AssetJob]) -> None:
-        for outcome in _outcomes(result):
+        for job, outcome in zip(result.chunk.items, _outcomes(result), strict=True):
             progress.advance(outcome)
-            moved[outcome.job] = outcome
+            moved[job] = outcome
 
     try:
         run_chunks(
